@@ -1,0 +1,237 @@
+//! Settings of the service, merged from flags, `LANTERM_*` environment variables and a config file.
+//!
+//! The config file is an environment file (systemd `EnvironmentFile=` format). Precedence is
+//! flag > environment variable > config file > built-in default. Every setting is one entry of
+//! `SETTINGS` plus one field of [`Config`]; parsing, errors and help are driven by the table.
+//! Nothing here panics on outside input: every problem is a one-line [`ConfigError`].
+//!
+//! Layout: this file holds the types, [`Config::load`] (the precedence) and [`help_text`];
+//! `settings` the table and the value kinds, `values` the syntax of single values (sizes,
+//! durations, addresses), `envfile` the config file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use log::LevelFilter;
+
+/// An address to accept connections on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::Tcp(addr) => write!(f, "{addr}"),
+            Listen::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// The effective settings. See [`help_text`] (generated from `SETTINGS`) for each one.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Vec<Listen>,
+    pub db: PathBuf,
+    pub config_file: Option<PathBuf>,
+    pub no_auth: bool,
+    pub default_user: Option<String>,
+    pub allow_root: bool,
+    pub log: LevelFilter,
+    pub max_sessions: usize,
+    pub history_bytes: u64,
+    pub store_max_bytes: u64,
+    pub flush_interval: Duration,
+    pub flush_bytes: u64,
+    /// Bytes of output in flight to the database writer.
+    pub store_queue: u64,
+    pub stop_grace: Duration,
+    /// `None` means off.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// A one-line message for people, starting with `lanterm: `; the caller prints it and exits 2.
+#[derive(Debug)]
+pub struct ConfigError(String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+type Res<T = ()> = Result<T, ConfigError>;
+
+impl ConfigError {
+    /// Prefixes `lanterm: ` and keeps the message on one line, whatever went into it.
+    fn new(message: String) -> ConfigError {
+        let message = message.replace(char::is_control, "?");
+        ConfigError(format!("lanterm: {message}"))
+    }
+}
+
+/// A [`ConfigError`] from format arguments.
+macro_rules! fail {
+    ($($arg:tt)*) => { $crate::config::ConfigError::new(format!($($arg)*)) };
+}
+
+mod envfile;
+mod settings;
+#[cfg(test)]
+mod tests;
+mod values;
+
+use envfile::load_file;
+use settings::{CONFIG_ENV, Kind, SETTINGS, Setting, apply, setting_for_env};
+pub use values::{parse_duration, parse_size};
+
+impl Config {
+    /// Builds the settings from `args` (after the subcommand), the process environment `env`
+    /// (and the config file it or the flags name), and the effective uid (for the db default).
+    pub fn load(args: &[String], env: &BTreeMap<String, String>, euid: u32) -> Res<Config> {
+        let flags = parse_args(args)?;
+        let mut cfg = Config {
+            listen: Vec::new(),
+            db: PathBuf::new(), // empty: not given, computed at the end
+            config_file: None,
+            no_auth: false,
+            default_user: None,
+            allow_root: false,
+            log: LevelFilter::Info,
+            max_sessions: 0,
+            history_bytes: 0,
+            store_max_bytes: 0,
+            flush_interval: Duration::ZERO,
+            flush_bytes: 0,
+            store_queue: 0,
+            stop_grace: Duration::ZERO,
+            idle_timeout: None,
+        };
+        for s in SETTINGS {
+            if let Some(default) = s.default {
+                let origin = format!("--{} (built-in default)", s.flag);
+                apply(&mut cfg, s, &origin, default, false)?;
+            }
+        }
+        // The file first, as everything else overrides it; --config wins over LANTERM_CONFIG.
+        let config_flag = flags.iter().rev().find(|(s, _)| s.env == CONFIG_ENV);
+        let config_src = match config_flag {
+            Some((_, path)) => Some(("--config", path)),
+            None => env.get(CONFIG_ENV).map(|path| (CONFIG_ENV, path)),
+        };
+        if let (Some((origin, path)), Some(s)) = (config_src, setting_for_env(CONFIG_ENV)) {
+            apply(&mut cfg, s, origin, path, false)?;
+            if let Some(file) = cfg.config_file.clone() {
+                load_file(&mut cfg, &file, origin)?;
+            }
+        }
+        for (name, value) in env.iter().filter(|(k, _)| k.starts_with("LANTERM_")) {
+            let s = setting_for_env(name).ok_or_else(|| {
+                fail!("{name}: unknown environment variable (see lanterm --help)")
+            })?;
+            apply(&mut cfg, s, name, value, false)?;
+        }
+        let mut listen_seen = false; // the first --listen replaces the list, later ones add
+        for (s, value) in &flags {
+            let append =
+                matches!(s.kind, Kind::Listen) && std::mem::replace(&mut listen_seen, true);
+            apply(&mut cfg, s, &format!("--{}", s.flag), value, append)?;
+        }
+        if cfg.db.as_os_str().is_empty() {
+            cfg.db = default_db(env, euid)?;
+        }
+        Ok(cfg)
+    }
+}
+
+/// Splits the arguments into (setting, value) pairs; bare boolean flags get "true".
+fn parse_args(args: &[String]) -> Res<Vec<(&'static Setting, String)>> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let Some(body) = arg.strip_prefix("--") else {
+            return Err(fail!("unexpected argument {arg:?} (see lanterm --help)"));
+        };
+        let (name, inline) = match body.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (body, None),
+        };
+        let flag = format!("--{name}");
+        let Some(s) = SETTINGS.iter().find(|s| s.flag == name) else {
+            return Err(fail!("unknown flag {flag:?} (see lanterm --help)"));
+        };
+        let value = match (inline, s.kind) {
+            (Some(value), _) => value.to_string(),
+            (None, Kind::Bool(_)) => "true".to_string(),
+            (None, _) => match it.next() {
+                Some(value) if !value.starts_with("--") => value.clone(),
+                _ => return Err(fail!("{flag}: missing value ({flag} {})", s.kind.meta())),
+            },
+        };
+        out.push((s, value));
+    }
+    Ok(out)
+}
+fn default_db(env: &BTreeMap<String, String>, euid: u32) -> Res<PathBuf> {
+    if euid == 0 {
+        return Ok(PathBuf::from("/var/lib/lanterm/lanterm.db"));
+    }
+    let dir = |key: &str| env.get(key).map(Path::new).filter(|p| p.is_absolute());
+    if let Some(state) = dir("XDG_STATE_HOME") {
+        Ok(state.join("lanterm/lanterm.db"))
+    } else if let Some(home) = dir("HOME") {
+        Ok(home.join(".local/state/lanterm/lanterm.db"))
+    } else {
+        Err(fail!(
+            "--db: no default location (HOME and XDG_STATE_HOME are unset or not absolute); \
+             give --db PATH or LANTERM_DB"
+        ))
+    }
+}
+fn flag_column(s: &Setting) -> String {
+    match s.kind.meta() {
+        "" => format!("--{}", s.flag),
+        meta => format!("--{} {meta}", s.flag),
+    }
+}
+
+/// Usage of the whole binary and one line per setting, generated from the table.
+pub fn help_text() -> String {
+    let width = |f: fn(&Setting) -> usize| SETTINGS.iter().map(f).max().unwrap_or(0);
+    let w1 = width(|s| flag_column(s).len());
+    let w2 = width(|s| s.env.len());
+    let w3 = width(|s| s.default.map_or(1, str::len));
+    let mut out = String::from(
+        "lanterm - a persistent web terminal for headless boards\n\n\
+         Usage:\n  \
+           lanterm [serve] [SETTINGS]   run the service in the foreground\n  \
+           lanterm --help | --version\n\n\
+         Settings (flag, environment variable, default):\n",
+    );
+    for s in SETTINGS {
+        let (flag, default) = (flag_column(s), s.default.unwrap_or("-"));
+        out += &format!("  {flag:<w1$} {:<w2$} {default:<w3$} {}", s.env, s.help);
+        match s.kind.range() {
+            range if range.is_empty() => out.push('\n'),
+            range => out += &format!(" ({range})\n"),
+        }
+    }
+    out.push_str(
+        "Precedence: flag > environment variable > config file (--config, an environment file of \
+         LANTERM_* lines) > default.\n\n\
+         Addresses: IPv4:PORT, [IPv6]:PORT, localhost:PORT, unix:/ABS/PATH; repeat --listen, or give\n\
+         LANTERM_LISTEN a comma-separated list. Sizes: 4096, 64KiB, 8MiB, 1GiB. Durations: 250ms, 1s,\n\
+         5m, 2h, 30d (a bare number is seconds). Booleans in the environment or file: 1/0, true/false,\n\
+         yes/no, on/off; as flags they take no value. Idle: no client attached and no output.\n\
+         Default --db: /var/lib/lanterm/lanterm.db as root, else $XDG_STATE_HOME/lanterm/lanterm.db\n\
+         or ~/.local/state/lanterm/lanterm.db.\n",
+    );
+    out
+}

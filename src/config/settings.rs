@@ -1,0 +1,220 @@
+//! The settings table: every setting's flag, `LANTERM_*` name, value kind, default and help,
+//! and how one raw value of a kind is checked (syntax, range) and stored into a [`Config`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use log::LevelFilter;
+
+use super::values::{
+    GIB, KIB, MIB, fmt_duration, fmt_size, parse_bool, parse_duration, parse_listen, parse_path,
+    parse_size, parse_user,
+};
+use super::{Config, Res};
+
+pub(super) const CONFIG_ENV: &str = "LANTERM_CONFIG";
+
+type Set<T> = fn(&mut Config, T);
+
+/// What a setting's value is, its accepted range, and where it is stored.
+#[derive(Clone, Copy)]
+pub(super) enum Kind {
+    Listen,
+    Path(Set<PathBuf>),
+    Bool(Set<bool>),
+    User(Set<String>),
+    Level(Set<LevelFilter>),
+    Count(u64, u64, Set<u64>),
+    Size(u64, u64, Set<u64>),
+    Time(Duration, Duration, Set<Duration>),
+    /// Like `Time`, but 0 means off (`None`).
+    OptTime(Duration, Duration, Set<Option<Duration>>),
+}
+
+/// One setting: `--flag`, `LANTERM_*` name, value kind, default and help.
+pub(super) struct Setting {
+    pub(super) flag: &'static str,
+    pub(super) env: &'static str,
+    pub(super) kind: Kind,
+    /// Applied like any other value, and shown in help; `None`: no value (or computed).
+    pub(super) default: Option<&'static str>,
+    pub(super) help: &'static str,
+}
+
+pub(super) const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[rustfmt::skip]
+pub(super) static SETTINGS: &[Setting] = &[
+    Setting { flag: "listen", env: "LANTERM_LISTEN", kind: Kind::Listen,
+        default: Some("0.0.0.0:7700"), help: "addresses to serve (repeatable)" },
+    Setting { flag: "db", env: "LANTERM_DB", kind: Kind::Path(|c, v| c.db = v),
+        default: None, help: "database file (default: see below)" },
+    Setting { flag: "config", env: CONFIG_ENV, kind: Kind::Path(|c, v| c.config_file = Some(v)),
+        default: None, help: "environment file of LANTERM_* lines" },
+    Setting { flag: "no-auth", env: "LANTERM_NO_AUTH", kind: Kind::Bool(|c, v| c.no_auth = v),
+        default: Some("off"), help: "no login at all (trusted LANs only)" },
+    Setting { flag: "default-user", env: "LANTERM_DEFAULT_USER",
+        kind: Kind::User(|c, v| c.default_user = Some(v)), default: None, help: "default login user" },
+    Setting { flag: "allow-root", env: "LANTERM_ALLOW_ROOT", kind: Kind::Bool(|c, v| c.allow_root = v),
+        default: Some("off"), help: "allow sessions as root" },
+    Setting { flag: "log", env: "LANTERM_LOG", kind: Kind::Level(|c, v| c.log = v),
+        default: Some("info"), help: "off, error, warn, info, debug or trace" },
+    Setting { flag: "max-sessions", env: "LANTERM_MAX_SESSIONS",
+        kind: Kind::Count(1, 4096, |c, v| c.max_sessions = v as usize),
+        default: Some("32"), help: "running sessions at once" },
+    Setting { flag: "history-bytes", env: "LANTERM_HISTORY_BYTES",
+        kind: Kind::Size(64 * KIB, GIB, |c, v| c.history_bytes = v),
+        default: Some("8MiB"), help: "output kept per session" },
+    Setting { flag: "store-max-bytes", env: "LANTERM_STORE_MAX_BYTES",
+        kind: Kind::Size(MIB, 64 * GIB, |c, v| c.store_max_bytes = v),
+        default: Some("256MiB"), help: "all stored output" },
+    Setting { flag: "flush-interval", env: "LANTERM_FLUSH_INTERVAL",
+        kind: Kind::Time(Duration::from_millis(10), secs(3600), |c, v| c.flush_interval = v),
+        default: Some("1s"), help: "how often output is saved" },
+    Setting { flag: "flush-bytes", env: "LANTERM_FLUSH_BYTES",
+        kind: Kind::Size(4 * KIB, 64 * MIB, |c, v| c.flush_bytes = v),
+        default: Some("256KiB"), help: "early flush threshold" },
+    Setting { flag: "store-queue", env: "LANTERM_STORE_QUEUE",
+        kind: Kind::Size(256 * KIB, 256 * MIB, |c, v| c.store_queue = v),
+        default: Some("4MiB"), help: "database write queue" },
+    Setting { flag: "stop-grace", env: "LANTERM_STOP_GRACE",
+        kind: Kind::Time(Duration::ZERO, secs(600), |c, v| c.stop_grace = v),
+        default: Some("5s"), help: "polite signal to SIGKILL" },
+    Setting { flag: "idle-timeout", env: "LANTERM_IDLE_TIMEOUT",
+        kind: Kind::OptTime(secs(1), secs(30 * 86400), |c, v| c.idle_timeout = v),
+        default: Some("0"), help: "stop idle sessions" },
+];
+
+impl Kind {
+    /// The placeholder for the value in help; empty for booleans, which as flags take none.
+    pub(super) fn meta(self) -> &'static str {
+        match self {
+            Kind::Listen => "ADDR",
+            Kind::Path(_) => "PATH",
+            Kind::Bool(_) => "",
+            Kind::User(_) => "NAME",
+            Kind::Level(_) => "LEVEL",
+            Kind::Count(..) => "N",
+            Kind::Size(..) => "SIZE",
+            Kind::Time(..) | Kind::OptTime(..) => "TIME",
+        }
+    }
+
+    /// What a value must look like, for error messages.
+    fn expected(self) -> String {
+        let what = match self {
+            Kind::Listen => {
+                "a listen address (IPv4:PORT, [IPv6]:PORT, localhost:PORT, unix:/ABS/PATH)"
+            }
+            Kind::Path(_) => "a path (non-empty, no NUL)",
+            Kind::Bool(_) => "a boolean (1/0, true/false, yes/no, on/off)",
+            Kind::User(_) => "a user name (1 to 32 bytes, no '/' or control characters)",
+            Kind::Level(_) => "a log level (off, error, warn, info, debug, trace)",
+            Kind::Count(..) => return format!("a whole number ({})", self.range()),
+            Kind::Size(..) => "a size (like 4096, 64KiB, 8MiB, 1GiB)",
+            Kind::Time(..) | Kind::OptTime(..) => "a duration (like 500ms, 1s, 5m)",
+        };
+        what.to_string()
+    }
+
+    /// The accepted range of numeric kinds, in the syntax they are parsed in; else empty.
+    pub(super) fn range(self) -> String {
+        let (d, s) = (fmt_duration, fmt_size);
+        match self {
+            Kind::Count(lo, hi, _) => format!("{lo}..={hi}"),
+            Kind::Size(lo, hi, _) => format!("{}..={}", s(lo), s(hi)),
+            Kind::Time(lo, hi, _) => format!("{}..={}", d(lo), d(hi)),
+            Kind::OptTime(lo, hi, _) => format!("0 = off, {}..={}", d(lo), d(hi)),
+            _ => String::new(),
+        }
+    }
+}
+
+pub(super) fn setting_for_env(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.env == name)
+}
+
+/// Parses `raw` as the value of `s` and stores it; `origin` names where it came from.
+/// `append` adds to the listen list instead of replacing it.
+pub(super) fn apply(cfg: &mut Config, s: &Setting, origin: &str, raw: &str, append: bool) -> Res {
+    let v = raw.trim();
+    let bad = || fail!("{origin}: {raw:?} is not {}", s.kind.expected());
+    let out_of_range = || fail!("{origin}: {raw:?} is out of range ({})", s.kind.range());
+    let check = |ok: bool| ok.then_some(()).ok_or_else(out_of_range);
+    match s.kind {
+        Kind::Listen => {
+            let mut list = Vec::new();
+            for part in raw.split(',').map(str::trim) {
+                let bad = || fail!("{origin}: {part:?} is not {}", s.kind.expected());
+                list.push(parse_listen(part).ok_or_else(bad)?);
+            }
+            if !append {
+                cfg.listen.clear();
+            }
+            cfg.listen.extend(list);
+        }
+        Kind::Path(set) => set(cfg, parse_path(v).ok_or_else(bad)?),
+        Kind::Bool(set) => set(cfg, parse_bool(v).ok_or_else(bad)?),
+        Kind::User(set) => set(cfg, parse_user(v).ok_or_else(bad)?),
+        Kind::Level(set) => set(cfg, v.parse().map_err(|_| bad())?),
+        Kind::Count(lo, hi, set) => {
+            let n = v.parse().map_err(|_| bad())?;
+            check((lo..=hi).contains(&n))?;
+            set(cfg, n);
+        }
+        Kind::Size(lo, hi, set) => {
+            let n = parse_size(v).ok_or_else(bad)?;
+            check((lo..=hi).contains(&n))?;
+            set(cfg, n);
+        }
+        Kind::Time(lo, hi, set) => {
+            let d = parse_duration(v).ok_or_else(bad)?;
+            check((lo..=hi).contains(&d))?;
+            set(cfg, d);
+        }
+        Kind::OptTime(lo, hi, set) => {
+            let d = parse_duration(v).ok_or_else(bad)?;
+            check(d.is_zero() || (lo..=hi).contains(&d))?;
+            set(cfg, Some(d).filter(|d| !d.is_zero()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::fails;
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let cases = "max-sessions|abc|\"abc\" is not a whole number (1..=4096)
+            max-sessions|0|\"0\" is out of range (1..=4096)
+            store-queue|-5|is not a size (like 4096, 64KiB, 8MiB, 1GiB)
+            history-bytes|1K|\"1K\" is out of range (64KiB..=1GiB)
+            store-max-bytes|lots|is not a size (like 4096, 64KiB, 8MiB, 1GiB)
+            flush-bytes|99999999999999999999GiB|is not a size
+            flush-interval|5ms|is out of range (10ms..=1h)
+            stop-grace|11m|is out of range (0..=10m)
+            idle-timeout|500ms|is out of range (0 = off, 1s..=30d)
+            idle-timeout|soon|is not a duration (like 500ms, 1s, 5m)
+            listen|1.2.3.4|\"1.2.3.4\" is not a listen address (IPv4:PORT, [IPv6]:PORT
+            listen|unix:rel/path|is not a listen address
+            listen|0.0.0.0:80,|\"\" is not a listen address
+            log|loud|\"loud\" is not a log level (off, error, warn, info, debug, trace)
+            default-user|a/b|is not a user name (1 to 32 bytes
+            default-user|xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx|is not a user name
+            db||is not a path";
+        for case in cases.lines() {
+            let mut parts = case.trim().splitn(3, '|');
+            let (flag, value) = (parts.next().unwrap(), parts.next().unwrap());
+            let expect = parts.next().unwrap();
+            let flag_start = format!("lanterm: --{flag}: ");
+            assert!(fails(&[&format!("--{flag}"), value], &[], &flag_start).contains(expect));
+            let env = format!("LANTERM_{}", flag.to_uppercase().replace('-', "_"));
+            let env_start = format!("lanterm: {env}: ");
+            assert!(fails(&[], &[(&env, value)], &env_start).contains(expect));
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Launching: a create request checked and turned into a process on a PTY, then supervised
+//! until it ends (output pumped, exit status recorded).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde::Deserialize;
+use tokio::process::Child;
+use tokio::time::Instant;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::id::SessionId;
+use crate::manager::Shared;
+use crate::pty::SpawnSpec;
+use crate::record::Status;
+use crate::session::Session;
+use crate::user::{Account, Policy};
+
+/// Longest session name, in bytes.
+pub const MAX_NAME: usize = 128;
+/// Longest command line, in bytes.
+pub const MAX_COMMAND: usize = 16 * 1024;
+/// Most environment variables a request may add, and their total size.
+pub const MAX_ENV_VARS: usize = 64;
+pub const MAX_ENV_BYTES: usize = 32 * 1024;
+/// Size of one read from the PTY.
+const READ_CHUNK: usize = 16 * 1024;
+/// After the process exits, output still buffered in the PTY is read for at most this long
+/// (background jobs may keep the terminal open; they get SIGHUP when it closes).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
+
+/// `POST /api/sessions`: every field optional. Unknown fields are ignored.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct CreateRequest {
+    pub name: Option<String>,
+    pub command: Option<String>,
+    pub cwd: Option<String>,
+    pub user: Option<String>,
+    pub cols: Option<i64>,
+    pub rows: Option<i64>,
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+/// A request that passed every check, ready to start.
+pub(crate) struct Plan {
+    pub name: String,
+    pub command: Option<String>,
+    pub cwd: PathBuf,
+    pub account: Account,
+    pub spec: SpawnSpec,
+}
+
+/// Checks a terminal dimension from outside: `1..=1000`.
+pub fn dimension(field: &str, value: Option<i64>, default: u16) -> Result<u16> {
+    match value {
+        None => Ok(default),
+        Some(v) if (1..=1000).contains(&v) => Ok(v as u16),
+        Some(v) => Err(Error::bad_request(format!(
+            "{field} must be between 1 and 1000, not {v}"
+        ))),
+    }
+}
+
+/// Checks a session name from outside.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.len() > MAX_NAME {
+        return Err(Error::bad_request(format!(
+            "name is {} bytes long; the limit is {MAX_NAME}",
+            name.len()
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::bad_request("name cannot contain control characters"));
+    }
+    Ok(())
+}
+
+fn check_env(env: &BTreeMap<String, String>) -> Result<()> {
+    if env.len() > MAX_ENV_VARS {
+        return Err(Error::bad_request(format!(
+            "env has {} variables; the limit is {MAX_ENV_VARS}",
+            env.len()
+        )));
+    }
+    let total: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    if total > MAX_ENV_BYTES {
+        return Err(Error::bad_request(format!(
+            "env is {total} bytes; the limit is {MAX_ENV_BYTES}"
+        )));
+    }
+    for (k, v) in env {
+        let valid_key = k
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()));
+        if k.is_empty() || !valid_key {
+            return Err(Error::bad_request(format!(
+                "env: {k:?} is not a variable name (letters, digits and _, not starting with a digit)"
+            )));
+        }
+        if v.contains('\0') {
+            return Err(Error::bad_request(format!("env: {k} contains a NUL byte")));
+        }
+    }
+    Ok(())
+}
+
+impl Plan {
+    /// Checks `req` against the limits and the user policy, and prepares the process.
+    pub(crate) fn new(req: CreateRequest, policy: &Policy, id: &SessionId) -> Result<Plan> {
+        let cols = dimension("cols", req.cols, 80)?;
+        let rows = dimension("rows", req.rows, 24)?;
+        let env = req.env.unwrap_or_default();
+        check_env(&env)?;
+        if let Some(cmd) = &req.command {
+            if cmd.trim().is_empty() {
+                return Err(Error::bad_request(
+                    "command is empty (leave it out for the user's login shell)",
+                ));
+            }
+            if cmd.len() > MAX_COMMAND || cmd.contains('\0') {
+                return Err(Error::bad_request(format!(
+                    "command must be at most {MAX_COMMAND} bytes, without NUL"
+                )));
+            }
+        }
+        let (account, credentials) = policy.resolve(req.user.as_deref())?;
+        let cwd = match req.cwd {
+            Some(c) => PathBuf::from(c),
+            None if account.home.is_dir() => account.home.clone(),
+            None => PathBuf::from("/"),
+        };
+        if !cwd.is_absolute() {
+            return Err(Error::bad_request(format!(
+                "cwd must be an absolute path, not {:?}",
+                cwd.display().to_string()
+            )));
+        }
+        if !cwd.is_dir() {
+            return Err(Error::bad_request(format!(
+                "cwd {:?} is not an existing directory",
+                cwd.display().to_string()
+            )));
+        }
+        let shell_name = file_name(&account.shell);
+        let name = match req.name {
+            Some(n) => n,
+            None => default_name(req.command.as_deref(), &shell_name),
+        };
+        check_name(&name)?;
+        let (arg0, args) = match &req.command {
+            // The user's shell runs the command line, as ssh does: pipes and globs work.
+            Some(cmd) => (shell_name.clone(), vec!["-c".into(), cmd.into()]),
+            // No command: the login shell, as a login shell (argv[0] starts with '-').
+            None => (format!("-{shell_name}"), Vec::new()),
+        };
+        let spec = SpawnSpec {
+            program: account.shell.clone(),
+            arg0: arg0.into(),
+            args,
+            env: child_env(&account, id, &env),
+            cwd: cwd.clone(),
+            cols,
+            rows,
+            credentials,
+        };
+        Ok(Plan {
+            name,
+            command: req.command,
+            cwd,
+            account,
+            spec,
+        })
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sh".into())
+}
+
+/// `make -j4` → `make`; no command → the shell's name.
+fn default_name(command: Option<&str>, shell: &str) -> String {
+    let first = command.and_then(|c| c.split_whitespace().next());
+    let name = first.map_or(shell, |w| w.rsplit('/').next().unwrap_or(w));
+    name.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+/// The child's whole environment: a clean login-like set, then the request's additions.
+fn child_env(
+    a: &Account,
+    id: &SessionId,
+    extra: &BTreeMap<String, String>,
+) -> Vec<(OsString, OsString)> {
+    let path = if a.uid.is_root() {
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    } else {
+        "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"
+    };
+    let mut env: BTreeMap<OsString, OsString> = BTreeMap::new();
+    // Locale and time zone follow the service's own, when it has them.
+    for key in ["LANG", "LC_ALL", "TZ"] {
+        if let Some(v) = std::env::var_os(key) {
+            env.insert(key.into(), v);
+        }
+    }
+    for (k, v) in [
+        ("TERM", "xterm-256color"),
+        ("COLORTERM", "truecolor"),
+        ("USER", a.name.as_str()),
+        ("LOGNAME", a.name.as_str()),
+        ("PATH", path),
+        ("LANTERM_SESSION", id.as_str()),
+    ] {
+        env.insert(k.into(), v.into());
+    }
+    env.insert("HOME".into(), a.home.clone().into_os_string());
+    env.insert("SHELL".into(), a.shell.clone().into_os_string());
+    for (k, v) in extra {
+        env.insert(k.into(), v.into());
+    }
+    env.into_iter().collect()
+}
+
+/// `SIGKILL` → `"KILL"`.
+pub fn signal_name(signal: i32) -> String {
+    match Signal::try_from(signal) {
+        Ok(s) => s.as_str().trim_start_matches("SIG").to_owned(),
+        Err(_) => signal.to_string(),
+    }
+}
+
+/// Status, exit code and signal of a finished process.
+fn outcome(status: ExitStatus, stop_requested: bool) -> (Status, Option<i32>, Option<String>) {
+    let code = status.code();
+    let signal = status.signal().map(signal_name);
+    let st = if stop_requested {
+        Status::Stopped
+    } else if code == Some(0) {
+        Status::Completed
+    } else {
+        Status::Failed
+    };
+    (st, code, signal)
+}
+
+/// Pumps the PTY's output into the session until the process has exited and its output is
+/// drained, then records how it ended. One task per running session.
+pub(crate) async fn supervise(session: Arc<Session>, mut child: Child, shared: Arc<Shared>) {
+    let Some(pty) = session.pty() else {
+        return;
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut exited: Option<std::io::Result<ExitStatus>> = None;
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            read = pty.read(&mut buf) => match read {
+                Ok(0) => break,
+                Ok(n) => session.push_output(&buf[..n], &shared.store),
+                Err(e) => {
+                    log::warn!("session {}: reading the terminal failed: {e}", session.id);
+                    break;
+                }
+            },
+            status = child.wait(), if exited.is_none() => {
+                session.reaped.store(true, Ordering::Release);
+                exited = Some(status);
+                drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
+            }
+            () = tokio::time::sleep_until(drain_until.unwrap_or_else(Instant::now)),
+                if drain_until.is_some() => break,
+        }
+    }
+    drop(pty);
+    let status = match exited {
+        Some(status) => status,
+        None => child.wait().await,
+    };
+    session.reaped.store(true, Ordering::Release);
+    let stop_requested = session.stop_requested.load(Ordering::Relaxed);
+    let (st, code, signal) = match status {
+        Ok(status) => outcome(status, stop_requested),
+        Err(e) => {
+            log::error!(
+                "session {}: waiting for the process failed: {e}",
+                session.id
+            );
+            (Status::Lost, None, None)
+        }
+    };
+    session.drain_to_store(&shared.store).await;
+    let info = session.finish(|i| {
+        i.status = st;
+        i.ended_at = Some(Timestamp::now());
+        i.exit_code = code;
+        i.exit_signal = signal;
+    });
+    // The slot is free the moment the session shows as ended.
+    shared.release_slot();
+    log::info!(
+        "session {} ({}) ended: {}{}",
+        info.id,
+        info.name,
+        st.as_str(),
+        match (&info.exit_code, &info.exit_signal) {
+            (Some(c), _) => format!(", exit code {c}"),
+            (None, Some(s)) => format!(", signal {s}"),
+            _ => String::new(),
+        }
+    );
+    if let Err(e) = shared.store.update(&info).await {
+        log::warn!("session {}: final record not stored: {e}", info.id);
+    }
+    let _ = shared.events.send(Event::Exited(info));
+    if shared.store.flush().await.is_ok() {
+        session.release_ring_if_stored();
+    }
+    shared.supervisor_done();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dimensions_are_checked() {
+        assert_eq!(dimension("cols", None, 80).unwrap(), 80);
+        assert_eq!(dimension("cols", Some(1000), 80).unwrap(), 1000);
+        for bad in [0, -1, 1001, i64::MAX] {
+            assert!(
+                dimension("rows", Some(bad), 24)
+                    .unwrap_err()
+                    .message
+                    .contains("rows")
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name(&"é".repeat(64)).is_ok()); // 128 bytes
+        assert!(check_name(&"x".repeat(129)).is_err());
+        assert!(check_name("a\u{1b}[2Jb").is_err());
+        assert_eq!(default_name(Some("/usr/bin/make -j4"), "bash"), "make");
+        assert_eq!(default_name(None, "bash"), "bash");
+    }
+
+    #[test]
+    fn env_is_checked() {
+        let env = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+        assert!(check_env(&env("GOOD_1", "x")).is_ok());
+        for (k, v) in [("", "x"), ("1BAD", "x"), ("A=B", "x"), ("OK", "nul\0")] {
+            assert!(check_env(&env(k, v)).is_err(), "{k:?}={v:?}");
+        }
+        let many: BTreeMap<_, _> = (0..65).map(|i| (format!("V{i}"), String::new())).collect();
+        assert!(check_env(&many).is_err());
+        assert!(check_env(&env("BIG", &"x".repeat(MAX_ENV_BYTES))).is_err());
+    }
+
+    #[test]
+    fn signals_have_short_names() {
+        assert_eq!(signal_name(9), "KILL");
+        assert_eq!(signal_name(1), "HUP");
+        assert_eq!(signal_name(12345), "12345");
+    }
+}

@@ -1,0 +1,19 @@
+//! lanterm: a persistent web terminal for headless boards. This crate is the service's engine:
+//! sessions on PTYs that outlive their viewers, with their output kept in memory and in SQLite.
+#![deny(unsafe_code)]
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod id;
+pub mod launch;
+pub mod logging;
+pub mod manager;
+pub mod pty;
+pub mod record;
+pub mod ring;
+pub mod serve;
+pub mod session;
+pub mod store;
+pub mod user;

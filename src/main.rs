@@ -1,0 +1,37 @@
+//! The `lanterm` binary: the service and its tools, one subcommand each.
+#![deny(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use lanterm::config::{self, Config};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = match args.first().map(String::as_str) {
+        Some("serve") => &args[1..],
+        Some("--help" | "-h" | "help") => {
+            print!("{}", config::help_text());
+            return ExitCode::SUCCESS;
+        }
+        Some("--version" | "-V" | "version") => {
+            println!("lanterm {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some(other) if !other.starts_with('-') => {
+            eprintln!("lanterm: unknown command {other:?} (try lanterm --help)");
+            return ExitCode::from(2);
+        }
+        _ => &args[..],
+    };
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let config = match Config::load(rest, &env, nix::unistd::geteuid().as_raw()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    lanterm::logging::init(config.log);
+    lanterm::serve::run(config)
+}

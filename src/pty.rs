@@ -1,0 +1,247 @@
+//! PTYs and the processes on them: the one module that talks to the kernel through `unsafe`.
+//!
+//! [`spawn`] opens a pseudo-terminal with `openpty`, starts a process whose controlling terminal
+//! is its slave side (new session, `TIOCSCTTY`, optional privilege drop, working directory), and
+//! hands back a [`Pty`] (the non-blocking master, read and written through tokio's `AsyncFd`) and
+//! the tokio [`Child`] that reaps it. [`signal_session`] delivers a signal to every process of a
+//! terminal session, including grandchildren in other process groups.
+#![allow(unsafe_code)]
+
+use std::ffi::{CString, OsString};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+use nix::pty::{Winsize, openpty};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::{Gid, Pid, Uid};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::process::{Child, Command};
+
+nix::ioctl_write_ptr_bad!(set_winsize, nix::libc::TIOCSWINSZ, Winsize);
+nix::ioctl_write_int_bad!(set_controlling_tty, nix::libc::TIOCSCTTY);
+
+/// Held while a PTY is opened and a child forked, so that no other child of ours is forked
+/// between `openpty` and the moment both PTY descriptors are close-on-exec: a PTY descriptor
+/// leaked into another session's child would keep that terminal open after its own process ended.
+static SPAWN_LOCK: Mutex<()> = Mutex::new(());
+
+/// Whom the child becomes before it runs the program (only used when the service is root).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub uid: Uid,
+    pub gid: Gid,
+    pub groups: Vec<Gid>,
+}
+
+/// Everything needed to start a process on a new PTY.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    /// The program to execute (an absolute path).
+    pub program: PathBuf,
+    /// `argv[0]` (e.g. `-bash` for a login shell).
+    pub arg0: OsString,
+    /// Arguments after `argv[0]`.
+    pub args: Vec<OsString>,
+    /// The complete environment of the child (nothing is inherited from the service).
+    pub env: Vec<(OsString, OsString)>,
+    /// Working directory, entered after the privilege drop.
+    pub cwd: PathBuf,
+    pub cols: u16,
+    pub rows: u16,
+    /// `Some` to switch user in the child; `None` runs it as the service's own user.
+    pub credentials: Option<Credentials>,
+}
+
+/// The master side of a PTY, non-blocking and registered with tokio.
+pub struct Pty {
+    master: AsyncFd<OwnedFd>,
+}
+
+fn winsize(cols: u16, rows: u16) -> Winsize {
+    Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
+}
+
+fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    Ok(())
+}
+
+/// Opens a PTY and starts `spec` on it. Must be called from within a tokio runtime.
+pub fn spawn(spec: &SpawnSpec) -> io::Result<(Pty, Child)> {
+    // Everything the child needs is prepared before fork: after fork only async-signal-safe
+    // calls are allowed, so no allocation happens in `pre_exec`.
+    let cwd = CString::new(spec.cwd.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "cwd contains a NUL byte"))?;
+    let credentials = spec.credentials.clone();
+
+    let _guard = SPAWN_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let pair = openpty(&winsize(spec.cols, spec.rows), None)?;
+    set_cloexec(&pair.master)?;
+    set_cloexec(&pair.slave)?;
+    let flags = OFlag::from_bits_truncate(fcntl(&pair.master, FcntlArg::F_GETFL)?);
+    fcntl(&pair.master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+
+    let mut cmd = Command::new(&spec.program);
+    cmd.arg0(&spec.arg0)
+        .args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(pair.slave.try_clone()?)
+        .stdout(pair.slave.try_clone()?)
+        .stderr(pair.slave)
+        // Reap through tokio, and never leave a running child behind if we drop the handle.
+        .kill_on_drop(false);
+    // SAFETY: the closure runs in the forked child before exec and only makes direct system
+    // calls (setsid, ioctl, setgroups, setgid, setuid, chdir) on data prepared before the fork;
+    // it allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setsid()?;
+            // stdin is the PTY slave by now (std's dup2 runs before pre_exec).
+            set_controlling_tty(0, 0)?;
+            if let Some(c) = &credentials {
+                nix::unistd::setgroups(&c.groups)?;
+                nix::unistd::setgid(c.gid)?;
+                nix::unistd::setuid(c.uid)?;
+            }
+            nix::unistd::chdir(cwd.as_c_str())?;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(cmd); // closes our copies of the slave, so the master sees EOF when the child's go.
+    drop(_guard);
+    let interest = Interest::READABLE | Interest::WRITABLE;
+    // SAFETY: `OwnedFd` owns an open descriptor; the `AsyncFd` takes ownership of it and it is
+    // neither closed nor replaced until the `AsyncFd` is dropped.
+    let master = unsafe { AsyncFd::register_with_interest(pair.master, interest) }
+        .map_err(io::Error::from)?;
+    let pty = Pty { master };
+    Ok((pty, child))
+}
+
+impl Pty {
+    /// Reads output. `Ok(0)` means the terminal is closed: no process holds its slave side any
+    /// more (Linux reports that as `EIO`, which is folded into `Ok(0)` here).
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.master.readable().await?;
+            match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), buf).map_err(io::Error::from)) {
+                Ok(Ok(n)) => return Ok(n),
+                Ok(Err(e)) if e.raw_os_error() == Some(Errno::EIO as i32) => return Ok(0),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Writes all of `data` to the terminal (the program's input), waiting while the kernel's
+    /// input queue is full.
+    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let mut guard = self.master.writable().await?;
+            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from))
+            {
+                Ok(Ok(n)) => data = data.get(n..).unwrap_or_default(),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the window size; the kernel sends SIGWINCH to the terminal's foreground group.
+    pub fn resize(&self, cols: u16, rows: u16) -> io::Result<()> {
+        let ws = winsize(cols, rows);
+        // SAFETY: TIOCSWINSZ reads one `winsize` through the pointer, which is valid for the call.
+        unsafe { set_winsize(self.master.get_ref().as_raw_fd(), &ws) }?;
+        Ok(())
+    }
+
+    /// The process group currently in the terminal's foreground, if any. (Linux answers 0 for
+    /// a terminal with no foreground group; 0 would mean *our own* group to `killpg`.)
+    pub fn foreground_group(&self) -> Option<Pid> {
+        nix::unistd::tcgetpgrp(self.master.get_ref().as_fd())
+            .ok()
+            .filter(|p| p.as_raw() > 1)
+    }
+}
+
+/// Sends `signal` to every process in terminal session `sid` (the session leader's pid): its
+/// process group, the terminal's foreground group, and every other process whose session id is
+/// `sid` (job-control shells put each job in a group of its own). Processes that left the
+/// session with `setsid` are deliberately out of reach, as with any terminal.
+///
+/// `leader_alive` says the leader has not been reaped yet, so its pid still names our process
+/// group; once reaped, that number may be reused and only the `/proc` scan is trusted.
+pub fn signal_session(sid: Pid, signal: Signal, pty: Option<&Pty>, leader_alive: bool) {
+    if sid.as_raw() <= 1 {
+        return; // 0, 1 and negative numbers name us, init, or everyone: never a session of ours
+    }
+    if leader_alive {
+        let _ = killpg(sid, signal);
+    }
+    if let Some(pgrp) = pty.and_then(Pty::foreground_group) {
+        let _ = killpg(pgrp, signal);
+    }
+    for pid in session_members(sid) {
+        let _ = kill(pid, signal);
+    }
+}
+
+/// Pids of the processes whose session id is `sid`, read from `/proc`.
+fn session_members(sid: Pid) -> Vec<Pid> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| {
+        let name = entry.ok()?.file_name();
+        let pid: i32 = name.to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        (session_of_stat(&stat)? == sid.as_raw()).then_some(Pid::from_raw(pid))
+    })
+    .collect()
+}
+
+/// The session id field of a `/proc/PID/stat` line. The command name in parentheses may contain
+/// spaces and parentheses itself, so fields are counted from the last `)`.
+fn session_of_stat(stat: &str) -> Option<i32> {
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    // After the name: state, ppid, pgrp, session, ...
+    rest.split_ascii_whitespace().nth(3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_field_is_found_after_a_tricky_name() {
+        let stat = "4242 (we ird) (name) S 1 4242 4240 34816 4242 4194560 1 0";
+        assert_eq!(session_of_stat(stat), Some(4240));
+        assert_eq!(session_of_stat("garbage"), None);
+        assert_eq!(session_of_stat("1 (x) S 1"), None);
+    }
+
+    #[test]
+    fn this_process_is_found_in_its_own_session() {
+        let me = Pid::this();
+        let sid = nix::unistd::getsid(None).expect("getsid of self");
+        assert!(session_members(sid).contains(&me));
+    }
+}

@@ -1,0 +1,331 @@
+//! The store: one SQLite file with the session records and their output history.
+//!
+//! All writing happens on one dedicated thread (`writer`) fed by a bounded channel; terminal
+//! output is offered to it with a non-blocking `try_send`, so the async side never waits on
+//! SQLite for a terminal byte. Reading stored output uses a second, read-only connection
+//! (`reader`) from tokio's blocking pool. If the disk fills up or the file turns unwritable,
+//! the store reports itself degraded, keeps a bounded amount pending, and resumes by itself.
+
+mod reader;
+mod schema;
+mod sql;
+mod writer;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+
+use crate::error::{Error, Result};
+use crate::record::SessionInfo;
+
+pub use reader::Stored;
+
+/// How the store behaves; from the service configuration.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    /// Stored output kept per session; older chunks are deleted.
+    pub history_bytes: u64,
+    /// Stored output kept for all sessions together.
+    pub max_bytes: u64,
+    /// Longest time output waits in memory before it is committed.
+    pub flush_interval: Duration,
+    /// A session's pending output that triggers a commit before the interval is up.
+    pub flush_bytes: u64,
+    /// Bytes of output in flight to the writer thread.
+    pub queue_bytes: u64,
+}
+
+/// What the writer has made durable for one session; shared with the session's readers.
+#[derive(Debug)]
+pub struct Progress {
+    /// Output offset up to which everything the writer received is committed.
+    stored_end: watch::Sender<u64>,
+    /// The oldest offset the store still holds for the session.
+    history_start: AtomicU64,
+}
+
+impl Progress {
+    fn new(stored_end: u64, history_start: u64) -> Arc<Progress> {
+        Arc::new(Progress {
+            stored_end: watch::Sender::new(stored_end),
+            history_start: AtomicU64::new(history_start),
+        })
+    }
+    pub fn stored_end(&self) -> u64 {
+        *self.stored_end.borrow()
+    }
+    pub fn history_start(&self) -> u64 {
+        self.history_start.load(Ordering::Relaxed)
+    }
+    /// Wakes when more output has been committed.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.stored_end.subscribe()
+    }
+}
+
+/// The store's condition, for the health endpoint and the logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub ok: bool,
+    pub last_error: Option<String>,
+    pub path: PathBuf,
+    /// Database file plus its write-ahead log, in bytes.
+    pub size_bytes: u64,
+    /// Output received by the writer and not yet committed.
+    pub pending_bytes: u64,
+    /// Output bytes committed since the service started.
+    pub committed_bytes: u64,
+    /// Bytes the writer thread handed to the kernel (database, WAL and checkpoints).
+    pub disk_write_bytes: u64,
+    /// Output bytes that never reached the store (queue full or over the pending bound).
+    pub dropped_bytes: u64,
+    /// Transactions committed since the service started.
+    pub commits: u64,
+}
+
+/// Counters the writer thread updates and anyone may read.
+#[derive(Debug, Default)]
+struct Shared {
+    ok: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    pending_bytes: AtomicU64,
+    committed_bytes: AtomicU64,
+    disk_write_bytes: AtomicU64,
+    dropped_bytes: AtomicU64,
+    /// Output bytes queued for the writer and not yet taken by it.
+    in_flight: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// Messages the writer's queue holds at most (each also counts against `queue_bytes`).
+const QUEUE_MESSAGES: usize = 1024;
+
+enum Msg {
+    /// Insert or update a session's record. `progress` comes with a new session.
+    Upsert(Box<SessionInfo>, Option<Arc<Progress>>),
+    /// Output bytes `[start, start + data.len())` of a session.
+    Output { seq: i64, start: u64, data: Vec<u8> },
+    /// Remove a session with all its output.
+    Delete { seq: i64, done: oneshot::Sender<()> },
+    /// Commit everything pending now.
+    Flush { done: oneshot::Sender<()> },
+}
+
+/// A handle to the store. Cheap to share behind an `Arc`.
+pub struct Store {
+    tx: Mutex<Option<SyncSender<Msg>>>,
+    shared: Arc<Shared>,
+    queue_bytes: u64,
+    reader: Arc<reader::Reader>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    path: PathBuf,
+}
+
+/// A session loaded from the file at startup, with its progress handle.
+pub struct Loaded {
+    pub info: SessionInfo,
+    pub progress: Arc<Progress>,
+}
+
+impl Store {
+    /// Opens (or creates) the database, migrates it, turns every session still marked
+    /// `running` into `lost`, and starts the writer thread. Blocking: call before serving.
+    pub fn open(config: StoreConfig) -> std::result::Result<(Store, Vec<Loaded>), String> {
+        create_private_file(&config.path)?;
+        let (mut conn, loaded) = sql::open(&config.path)?;
+        let reader = reader::Reader::open(&config.path)?;
+        let shared = Arc::new(Shared::default());
+        shared.ok.store(true, Ordering::Relaxed);
+        let (tx, rx) = sync_channel(QUEUE_MESSAGES);
+        let writer_state = writer::Writer::new(&mut conn, config.clone(), &loaded, shared.clone())?;
+        let thread = std::thread::Builder::new()
+            .name("lanterm-store".into())
+            .spawn(move || writer_state.run(conn, rx))
+            .map_err(|e| format!("starting the store thread: {e}"))?;
+        let store = Store {
+            tx: Mutex::new(Some(tx)),
+            shared,
+            queue_bytes: config.queue_bytes,
+            reader: Arc::new(reader),
+            thread: Mutex::new(Some(thread)),
+            path: config.path,
+        };
+        Ok((store, loaded))
+    }
+
+    fn sender(&self) -> Option<SyncSender<Msg>> {
+        self.tx.lock().ok()?.clone()
+    }
+
+    /// Offers output to the writer without waiting; says whether it was queued. When the queue
+    /// is full (in messages or in bytes) or the store closed, the caller keeps the bytes (the
+    /// session's ring does) to offer them again.
+    pub fn offer_output(&self, seq: i64, start: u64, data: Vec<u8>) -> bool {
+        let len = data.len() as u64;
+        let budget = self.queue_bytes;
+        let reserved =
+            self.shared
+                .in_flight
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n + len <= budget).then_some(n + len)
+                });
+        if reserved.is_err() {
+            return false;
+        }
+        let sent = self
+            .sender()
+            .is_some_and(|tx| tx.try_send(Msg::Output { seq, start, data }).is_ok());
+        if !sent {
+            self.shared.in_flight.fetch_sub(len, Ordering::AcqRel);
+        }
+        sent
+    }
+
+    /// Counts output that will never reach the store (reported in [`Health`]).
+    pub fn note_dropped(&self, bytes: u64) {
+        self.shared
+            .dropped_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Sends a message that must not be lost: without waiting if the queue has room, else from
+    /// the blocking pool so no async thread ever blocks on the queue.
+    async fn send(&self, msg: Msg) -> Result<()> {
+        let tx = self
+            .sender()
+            .ok_or_else(|| Error::internal("the store is closed"))?;
+        match tx.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(msg)) => tokio::task::spawn_blocking(move || tx.send(msg))
+                .await
+                .map_err(|e| Error::internal(format!("store queue: {e}")))?
+                .map_err(|_| Error::internal("the store thread has stopped")),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(Error::internal("the store thread has stopped"))
+            }
+        }
+    }
+
+    /// Queues output, waiting for room in the queue if need be (for a session's last bytes).
+    pub async fn output(&self, seq: i64, start: u64, data: Vec<u8>) -> Result<()> {
+        let len = data.len() as u64;
+        self.shared.in_flight.fetch_add(len, Ordering::AcqRel);
+        let sent = self.send(Msg::Output { seq, start, data }).await;
+        if sent.is_err() {
+            self.shared.in_flight.fetch_sub(len, Ordering::AcqRel);
+        }
+        sent
+    }
+
+    /// Records a new session; returns the handle through which its progress is reported.
+    pub async fn create(&self, info: &SessionInfo) -> Result<Arc<Progress>> {
+        let progress = Progress::new(0, 0);
+        self.send(Msg::Upsert(Box::new(info.clone()), Some(progress.clone())))
+            .await?;
+        Ok(progress)
+    }
+
+    /// Records a changed session (status, name, size, exit...). Committed with the next flush.
+    pub async fn update(&self, info: &SessionInfo) -> Result<()> {
+        self.send(Msg::Upsert(Box::new(info.clone()), None)).await
+    }
+
+    /// Removes a session and all its stored output; returns once that is committed (or failed).
+    pub async fn delete(&self, seq: i64) -> Result<()> {
+        let (done, wait) = oneshot::channel();
+        self.send(Msg::Delete { seq, done }).await?;
+        wait.await
+            .map_err(|_| Error::internal("the store thread has stopped"))
+    }
+
+    /// Commits everything pending; returns once the writer has tried.
+    pub async fn flush(&self) -> Result<()> {
+        let (done, wait) = oneshot::channel();
+        self.send(Msg::Flush { done }).await?;
+        wait.await
+            .map_err(|_| Error::internal("the store thread has stopped"))
+    }
+
+    /// Reads stored output of session `seq` from offset `from`, at most `max` bytes.
+    pub async fn read_output(&self, seq: i64, from: u64, max: usize) -> Result<Stored> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || reader.read(seq, from, max))
+            .await
+            .map_err(|e| Error::internal(format!("store read: {e}")))?
+            .map_err(|e| {
+                Error::new(
+                    crate::error::Code::Unavailable,
+                    format!("reading stored output: {e}"),
+                )
+            })
+    }
+
+    /// Stops the writer after it has committed everything queued, and waits for it. Blocking.
+    pub fn close(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+
+    pub fn health(&self) -> Health {
+        let s = &self.shared;
+        Health {
+            ok: s.ok.load(Ordering::Relaxed),
+            last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
+            path: self.path.clone(),
+            size_bytes: file_len(&self.path) + file_len(&wal_path(&self.path)),
+            pending_bytes: s.pending_bytes.load(Ordering::Relaxed),
+            committed_bytes: s.committed_bytes.load(Ordering::Relaxed),
+            disk_write_bytes: s.disk_write_bytes.load(Ordering::Relaxed),
+            dropped_bytes: s.dropped_bytes.load(Ordering::Relaxed),
+            commits: s.commits.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn wal_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push("-wal");
+    PathBuf::from(p)
+}
+
+/// Creates the database's directory (0700) and file (0600) if missing: the file holds terminal
+/// output, which may include anything typed or shown. SQLite gives its WAL the same mode.
+fn create_private_file(path: &Path) -> std::result::Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|e| format!("opening {}: {e}", path.display()))
+}

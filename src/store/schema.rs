@@ -1,0 +1,104 @@
+//! The database schema and its migrations, versioned with `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+/// Each entry takes the schema from version `index` to `index + 1`. Append, never edit.
+const MIGRATIONS: &[&str] = &[
+    // 1: sessions and their output in chunks. Chunks are appended in a rowid table (SQLite's
+    //    fast path for inserts at the end) and found by (session, start offset) through an index.
+    "CREATE TABLE sessions (
+        seq           INTEGER PRIMARY KEY,
+        id            TEXT NOT NULL UNIQUE,
+        name          TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        command       TEXT,
+        cwd           TEXT NOT NULL,
+        user          TEXT NOT NULL,
+        pid           INTEGER,
+        cols          INTEGER NOT NULL,
+        rows          INTEGER NOT NULL,
+        created_at    INTEGER NOT NULL,
+        ended_at      INTEGER,
+        exit_code     INTEGER,
+        exit_signal   TEXT,
+        output_bytes  INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE output (
+        id      INTEGER PRIMARY KEY,
+        session INTEGER NOT NULL REFERENCES sessions(seq) ON DELETE CASCADE,
+        start   INTEGER NOT NULL,
+        data    BLOB NOT NULL
+    );
+    CREATE UNIQUE INDEX output_by_session ON output (session, start);",
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Sets the connection's pragmas and brings the schema up to [`VERSION`].
+pub fn prepare(conn: &mut Connection) -> Result<(), String> {
+    // Only takes effect on a new, empty file; lets space be reclaimed without a full rewrite.
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
+        .map_err(|e| format!("setting auto_vacuum: {e}"))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| format!("switching to WAL: {e}"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(format!("the database refused WAL mode (got {mode})"));
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(|e| format!("setting pragmas: {e}"))?;
+    migrate(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| format!("reading the schema version: {e}"))?;
+    if current > VERSION {
+        return Err(format!(
+            "the database has schema version {current}, newer than this lanterm knows ({VERSION}); \
+             use a newer lanterm or another --db"
+        ));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let to = from + 1;
+        let tx = conn
+            .transaction()
+            .map_err(|e| format!("starting migration {to}: {e}"))?;
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", to as i64))
+            .and_then(|()| tx.commit())
+            .map_err(|e| format!("migrating the schema to version {to}: {e}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_gets_the_latest_schema_and_reopening_is_a_no_op() {
+        let dir = std::env::temp_dir().join(format!("lanterm-schema-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("t.db");
+        let _ = std::fs::remove_file(&path);
+        for _ in 0..2 {
+            let mut conn = Connection::open(&path).unwrap();
+            prepare(&mut conn).unwrap();
+            let v: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, VERSION);
+        }
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let mut conn = Connection::open(&path).unwrap();
+        let err = prepare(&mut conn).unwrap_err();
+        assert!(err.contains("newer than this lanterm"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
