@@ -1,0 +1,189 @@
+//! The real binary: help, version, bad settings (exit 2, one line naming the setting), and a
+//! service that stops cleanly on SIGTERM and SIGINT.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::TempDir;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lanterm");
+
+fn lanterm(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_clear().env("HOME", "/root");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run lanterm")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn help_lists_every_setting_and_exits_zero() {
+    let out = lanterm(&["--help"], &[]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--listen",
+        "LANTERM_LISTEN",
+        "0.0.0.0:7700",
+        "--db",
+        "LANTERM_DB",
+        "--config",
+        "--no-auth",
+        "--default-user",
+        "--allow-root",
+        "LANTERM_LOG",
+        "--max-sessions",
+        "--history-bytes",
+        "8MiB",
+        "--store-max-bytes",
+        "--flush-interval",
+        "--flush-bytes",
+        "--store-queue",
+        "--stop-grace",
+        "--idle-timeout",
+    ] {
+        assert!(
+            help.contains(needle),
+            "--help does not mention {needle}:\n{help}"
+        );
+    }
+    let out = lanterm(&["--version"], &[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("lanterm "));
+}
+
+#[test]
+fn bad_settings_exit_2_with_one_line_naming_them() {
+    let dir = TempDir::new("cli-bad");
+    let cfg = dir.path().join("lanterm.env");
+    std::fs::write(&cfg, "# comment\nLANTERM_FLUSH_INTERVAL=soon\n").unwrap();
+    let cfg_arg = format!("--config={}", cfg.display());
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["serve", "--max-sessions", "abc"],
+            vec![],
+            "--max-sessions",
+        ),
+        (vec!["--max-sessions", "0"], vec![], "--max-sessions"),
+        (vec!["--listen", "nowhere"], vec![], "--listen"),
+        (vec!["--frobnicate"], vec![], "--frobnicate"),
+        (vec!["--db"], vec![], "--db"),
+        (
+            vec![],
+            vec![("LANTERM_HISTORY_BYTES", "lots")],
+            "LANTERM_HISTORY_BYTES",
+        ),
+        (
+            vec![],
+            vec![("LANTERM_NO_SUCH_THING", "1")],
+            "LANTERM_NO_SUCH_THING",
+        ),
+        (vec![&cfg_arg], vec![], "LANTERM_FLUSH_INTERVAL"),
+        (vec!["frobnicate"], vec![], "frobnicate"),
+    ];
+    for (args, env, names) in cases {
+        let out = lanterm(&args, &env);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?} {env:?}: {err}");
+        assert!(err.contains(names), "{args:?} {env:?}: {err}");
+    }
+}
+
+/// Starts `lanterm serve` on a temporary database and waits for its ready line.
+fn start_service(dir: &TempDir, extra_env: &[(&str, &str)]) -> (std::process::Child, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--db"])
+        .arg(dir.db())
+        .args(["--allow-root", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("HOME", "/root")
+        .envs(extra_env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lanterm serve");
+    let mut lines = Vec::new();
+    let stderr = child.stderr.take().unwrap();
+    let mut reader = BufReader::new(stderr);
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).expect("read the service's log");
+        assert!(n > 0, "the service exited before it was ready: {lines:?}");
+        let ready = line.contains("ready");
+        lines.push(line);
+        if ready {
+            break;
+        }
+    }
+    // Keep draining the log so the service never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    (child, lines)
+}
+
+fn stops_cleanly_on(signal: Signal) {
+    let dir = TempDir::new("cli-signal");
+    let (mut child, _) = start_service(&dir, &[]);
+    let sent = Instant::now();
+    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "still running 5 s after {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(10)); // waiting on another process's exit
+    };
+    assert_eq!(status.code(), Some(0), "{signal} exit status");
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn sigterm_stops_the_service_cleanly_within_5_seconds() {
+    stops_cleanly_on(Signal::SIGTERM);
+}
+
+#[test]
+fn sigint_stops_the_service_cleanly_within_5_seconds() {
+    stops_cleanly_on(Signal::SIGINT);
+}
+
+#[test]
+fn log_lines_have_no_timestamps_under_journald() {
+    let dir = TempDir::new("cli-journal");
+    let (mut child, lines) = start_service(&dir, &[("JOURNAL_STREAM", "8:1234")]);
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    let _ = child.wait();
+    let ready = lines.last().unwrap();
+    assert!(
+        ready.starts_with("INFO"),
+        "expected a bare level first: {ready:?}"
+    );
+    let dir = TempDir::new("cli-plain");
+    let (mut child, lines) = start_service(&dir, &[]);
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    let _ = child.wait();
+    let ready = lines.last().unwrap();
+    assert!(
+        ready.starts_with("20"),
+        "expected a UTC timestamp first: {ready:?}"
+    );
+}
