@@ -161,8 +161,12 @@ fn main() {
             Some(r) => (format!("{r:.1}"), format!("{:.0}%", mbps / r * 100.0)),
             None => ("—".into(), "—".into()),
         };
+        let mbps_s = match w.file {
+            Some(_) => format!("{mbps:.1}"),
+            None => "paced".into(),
+        };
         println!(
-            "| {} | {raw_s} | {mbps:.1} | {ratio} | {disk:.2} | {dropped} |",
+            "| {} | {raw_s} | {mbps_s} | {ratio} | {disk:.2} | {dropped} |",
             w.name
         );
     }
