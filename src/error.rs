@@ -6,9 +6,13 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     BadRequest,
+    Unauthorized,
     Forbidden,
     NotFound,
+    MethodNotAllowed,
     Conflict,
+    PayloadTooLarge,
+    TooManyRequests,
     LimitReached,
     Unavailable,
     Internal,
@@ -19,12 +23,33 @@ impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
             Code::BadRequest => "bad_request",
+            Code::Unauthorized => "unauthorized",
             Code::Forbidden => "forbidden",
             Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
             Code::Conflict => "conflict",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::TooManyRequests => "too_many_requests",
             Code::LimitReached => "limit_reached",
             Code::Unavailable => "unavailable",
             Code::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status that goes with the code (`limit_reached` is 429: the client may retry
+    /// once something ends).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Code::BadRequest => 400,
+            Code::Unauthorized => 401,
+            Code::Forbidden => 403,
+            Code::NotFound => 404,
+            Code::MethodNotAllowed => 405,
+            Code::Conflict => 409,
+            Code::PayloadTooLarge => 413,
+            Code::TooManyRequests | Code::LimitReached => 429,
+            Code::Unavailable => 503,
+            Code::Internal => 500,
         }
     }
 }

@@ -2,6 +2,9 @@
 //! sessions on PTYs that outlive their viewers, with their output kept in memory and in SQLite.
 #![deny(unsafe_code)]
 
+pub mod api;
+pub mod auth;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod error;

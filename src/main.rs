@@ -14,6 +14,7 @@ fn main() -> ExitCode {
             print!("{}", config::help_text());
             return ExitCode::SUCCESS;
         }
+        Some(cmd @ ("ls" | "new" | "attach")) => return lanterm::client::run(cmd, &args[1..]),
         Some("--version" | "-V" | "version") => {
             println!("lanterm {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
@@ -32,6 +33,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = lanterm::auth::check_no_auth(config.no_auth, &config.listen) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
     lanterm::logging::init(config.log);
     lanterm::serve::run(config)
 }

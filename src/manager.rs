@@ -227,10 +227,23 @@ impl Manager {
         Ok(())
     }
 
-    /// Counts an attached client until the guard is dropped.
-    pub fn attach(&self, id: &str) -> Result<ClientGuard> {
+    /// Counts an attached client until the guard is dropped; at most `max` per session.
+    pub fn attach(&self, id: &str, max: usize) -> Result<ClientGuard> {
         let session = self.session(id)?;
-        session.clients().fetch_add(1, Ordering::Relaxed);
+        let max = u32::try_from(max).unwrap_or(u32::MAX);
+        session
+            .clients()
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|_| {
+                Error::new(
+                    Code::LimitReached,
+                    format!(
+                        "{max} clients are attached to this session, the limit (--max-clients)"
+                    ),
+                )
+            })?;
         let _ = self.shared.events.send(Event::Updated(session.info()));
         Ok(ClientGuard {
             session,

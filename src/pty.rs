@@ -25,6 +25,7 @@ use tokio::process::{Child, Command};
 
 nix::ioctl_write_ptr_bad!(set_winsize, nix::libc::TIOCSWINSZ, Winsize);
 nix::ioctl_write_int_bad!(set_controlling_tty, nix::libc::TIOCSCTTY);
+nix::ioctl_read_bad!(get_winsize, nix::libc::TIOCGWINSZ, Winsize);
 
 /// Held while a PTY is opened and a child forked, so that no other child of ours is forked
 /// between `openpty` and the moment both PTY descriptors are close-on-exec: a PTY descriptor
@@ -180,6 +181,14 @@ impl Pty {
             .ok()
             .filter(|p| p.as_raw() > 1)
     }
+}
+
+/// The size (columns, rows) of the terminal on `fd`, if it is one (for `lanterm attach`).
+pub fn terminal_size(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u16, u16)> {
+    let mut ws = winsize(0, 0);
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, valid for the call.
+    unsafe { get_winsize(fd.as_raw_fd(), &mut ws) }.ok()?;
+    (ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
 }
 
 /// Sends `signal` to every process in terminal session `sid` (the session leader's pid): its

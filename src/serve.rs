@@ -1,15 +1,18 @@
-//! `lanterm serve`: runs the engine until SIGTERM or SIGINT, then shuts down cleanly.
+//! `lanterm serve`: the engine and the network API until SIGTERM or SIGINT, then a clean stop:
+//! no new connections, attached clients told goodbye, sessions ended, output committed.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 
+use crate::api::{self, Api};
 use crate::config::Config;
 use crate::manager::Manager;
 
-/// The whole clean shutdown (sessions ended, output committed, database closed) fits in this,
-/// inside the 5 seconds the contract allows.
+/// The whole clean shutdown (connections drained, sessions ended, output committed, database
+/// closed) fits in this, inside the 5 seconds the contract allows.
 const SHUTDOWN_LIMIT: Duration = Duration::from_millis(4500);
 
 /// Runs the service in the foreground; returns the process's exit status.
@@ -45,20 +48,37 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let listeners = match api::bind(&config) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!("{e}");
+            manager.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let api = Api::new(&config, manager.clone(), stop_rx);
+    if config.no_auth {
+        log::warn!("--no-auth: anyone who can reach the listed addresses gets a shell");
+    }
     let known = manager.list(None).len();
     log::info!(
-        "lanterm {} ready: database {} ({known} sessions on record)",
+        "lanterm {} ready on {}: database {} ({known} sessions on record)",
         env!("CARGO_PKG_VERSION"),
+        listeners.addresses().join(", "),
         config.db.display()
     );
+    let server = tokio::spawn(api::serve(api, listeners));
     tokio::select! {
         _ = term.recv() => log::info!("SIGTERM: shutting down"),
         _ = int.recv() => log::info!("SIGINT: shutting down"),
     }
-    if tokio::time::timeout(SHUTDOWN_LIMIT, manager.shutdown())
-        .await
-        .is_err()
-    {
+    let stop = async {
+        let _ = stop_tx.send(true);
+        let _ = server.await;
+        manager.shutdown().await;
+    };
+    if tokio::time::timeout(SHUTDOWN_LIMIT, stop).await.is_err() {
         log::warn!("shutdown took too long; exiting with what is committed");
     } else {
         log::info!("stopped cleanly");

@@ -17,12 +17,14 @@ use crate::record::{SessionInfo, Status};
 use crate::ring::{Ring, Slice};
 use crate::store::{Progress, Store};
 
-/// The output position and liveness that readers wait on.
+/// The output position, liveness and terminal size that readers wait on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tail {
     /// Output offset one past the newest byte.
     pub end: u64,
     pub running: bool,
+    pub cols: u16,
+    pub rows: u16,
 }
 
 /// What [`Session::read_at`] found at an offset.
@@ -99,7 +101,12 @@ impl Session {
     ) -> Arc<Session> {
         let end = info.output_bytes;
         let running = info.status.is_running();
-        let tail = Tail { end, running };
+        let tail = Tail {
+            end,
+            running,
+            cols: info.cols,
+            rows: info.rows,
+        };
         Arc::new(Session {
             id: info.id.clone(),
             seq: info.seq,
@@ -326,10 +333,12 @@ impl Session {
             .ok_or_else(|| Error::conflict("the session is not running"))?;
         pty.resize(cols, rows)
             .map_err(|e| Error::internal(format!("resizing the terminal: {e}")))?;
-        Ok(self.update(|i| {
+        let info = self.update(|i| {
             i.cols = cols;
             i.rows = rows;
-        }))
+        });
+        self.tail.send_modify(|t| (t.cols, t.rows) = (cols, rows));
+        Ok(info)
     }
 
     pub(crate) fn clients(&self) -> &AtomicU32 {

@@ -307,7 +307,7 @@ async fn events_follow_the_life_of_a_session() {
         |e| matches!(e, Event::Updated(i) if i.name == "renamed"),
     )
     .await;
-    let guard = m.attach(id.as_str()).unwrap();
+    let guard = m.attach(id.as_str(), 16).unwrap();
     next_event(
         &mut rx,
         |e| matches!(e, Event::Updated(i) if i.clients == 1),
@@ -339,7 +339,7 @@ async fn idle_sessions_are_stopped_when_the_limit_is_set() {
     let mut rx = m.subscribe();
     let idle = m.create(command("sleep 100")).await.unwrap();
     let watched = m.create(command("sleep 100")).await.unwrap();
-    let _viewer = m.attach(watched.id.as_str()).unwrap();
+    let _viewer = m.attach(watched.id.as_str(), 16).unwrap();
     let ev = next_event(&mut rx, |e| matches!(e, Event::Exited(_))).await;
     assert!(matches!(&ev, Event::Exited(i) if i.id == idle.id && i.status == Status::Stopped));
     assert!(

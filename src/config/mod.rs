@@ -53,6 +53,28 @@ pub struct Config {
     pub stop_grace: Duration,
     /// `None` means off.
     pub idle_timeout: Option<Duration>,
+    /// Permission bits and owner (`USER` or `USER:GROUP`) of `unix:` listen sockets.
+    pub socket_mode: u32,
+    pub socket_owner: Option<String>,
+    /// Open connections at once, all listeners together.
+    pub max_connections: usize,
+    /// WebSocket clients attached to one session at once.
+    pub max_clients: usize,
+    /// `GET /api/events` streams open at once.
+    pub max_event_streams: usize,
+    /// Largest request body.
+    pub max_body: u64,
+    /// Largest request head (request line and headers), and most header lines.
+    pub max_header_bytes: u64,
+    pub max_headers: usize,
+    /// Time a client has to send a complete request head.
+    pub header_timeout: Duration,
+    /// Largest WebSocket message from a client.
+    pub max_frame: u64,
+    /// Output sent beyond a client's latest `ack` before the server waits.
+    pub ack_window: u64,
+    /// A WebSocket client that takes longer than this to accept a frame is closed (1008).
+    pub client_timeout: Duration,
 }
 
 /// A one-line message for people, starting with `lanterm: `; the caller prints it and exits 2.
@@ -90,6 +112,11 @@ mod values;
 
 use envfile::load_file;
 use settings::{CONFIG_ENV, Kind, SETTINGS, Setting, apply, setting_for_env};
+
+/// `LANTERM_*` variables that are not settings of the service: `LANTERM_SESSION` is set inside
+/// every session (so `lanterm serve` may be started from one), the others are read by the
+/// client commands (`lanterm ls`, `new`, `attach`).
+pub const NOT_SETTINGS: &[&str] = &["LANTERM_SESSION", "LANTERM_URL", "LANTERM_TOKEN"];
 pub use values::{parse_duration, parse_size};
 
 impl Config {
@@ -113,6 +140,18 @@ impl Config {
             store_queue: 0,
             stop_grace: Duration::ZERO,
             idle_timeout: None,
+            socket_mode: 0,
+            socket_owner: None,
+            max_connections: 0,
+            max_clients: 0,
+            max_event_streams: 0,
+            max_body: 0,
+            max_header_bytes: 0,
+            max_headers: 0,
+            header_timeout: Duration::ZERO,
+            max_frame: 0,
+            ack_window: 0,
+            client_timeout: Duration::ZERO,
         };
         for s in SETTINGS {
             if let Some(default) = s.default {
@@ -132,7 +171,8 @@ impl Config {
                 load_file(&mut cfg, &file, origin)?;
             }
         }
-        for (name, value) in env.iter().filter(|(k, _)| k.starts_with("LANTERM_")) {
+        let ours = |k: &str| k.starts_with("LANTERM_") && !NOT_SETTINGS.contains(&k);
+        for (name, value) in env.iter().filter(|(k, _)| ours(k)) {
             let s = setting_for_env(name).ok_or_else(|| {
                 fail!("{name}: unknown environment variable (see lanterm --help)")
             })?;
@@ -212,6 +252,7 @@ pub fn help_text() -> String {
         "lanterm - a persistent web terminal for headless boards\n\n\
          Usage:\n  \
            lanterm [serve] [SETTINGS]   run the service in the foreground\n  \
+           lanterm ls | new | attach    use a running service (see lanterm ls --help)\n  \
            lanterm --help | --version\n\n\
          Settings (flag, environment variable, default):\n",
     );

@@ -29,6 +29,8 @@ pub(super) enum Kind {
     Time(Duration, Duration, Set<Duration>),
     /// Like `Time`, but 0 means off (`None`).
     OptTime(Duration, Duration, Set<Option<Duration>>),
+    /// Octal permission bits.
+    Mode(Set<u32>),
 }
 
 /// One setting: `--flag`, `LANTERM_*` name, value kind, default and help.
@@ -85,6 +87,41 @@ pub(super) static SETTINGS: &[Setting] = &[
     Setting { flag: "idle-timeout", env: "LANTERM_IDLE_TIMEOUT",
         kind: Kind::OptTime(secs(1), secs(30 * 86400), |c, v| c.idle_timeout = v),
         default: Some("0"), help: "stop idle sessions" },
+    Setting { flag: "socket-mode", env: "LANTERM_SOCKET_MODE", kind: Kind::Mode(|c, v| c.socket_mode = v),
+        default: Some("660"), help: "permissions of unix: sockets" },
+    Setting { flag: "socket-owner", env: "LANTERM_SOCKET_OWNER",
+        kind: Kind::User(|c, v| c.socket_owner = Some(v)), default: None,
+        help: "owner of unix: sockets (USER[:GROUP])" },
+    Setting { flag: "max-connections", env: "LANTERM_MAX_CONNECTIONS",
+        kind: Kind::Count(1, 65536, |c, v| c.max_connections = v as usize),
+        default: Some("256"), help: "open connections at once" },
+    Setting { flag: "max-clients", env: "LANTERM_MAX_CLIENTS",
+        kind: Kind::Count(1, 1024, |c, v| c.max_clients = v as usize),
+        default: Some("16"), help: "clients per session" },
+    Setting { flag: "max-streams", env: "LANTERM_MAX_STREAMS",
+        kind: Kind::Count(1, 1024, |c, v| c.max_event_streams = v as usize),
+        default: Some("32"), help: "open /api/events streams" },
+    Setting { flag: "max-body", env: "LANTERM_MAX_BODY",
+        kind: Kind::Size(KIB, 64 * MIB, |c, v| c.max_body = v),
+        default: Some("1MiB"), help: "largest request body" },
+    Setting { flag: "max-head", env: "LANTERM_MAX_HEAD",
+        kind: Kind::Size(8 * KIB, MIB, |c, v| c.max_header_bytes = v),
+        default: Some("16KiB"), help: "largest request head" },
+    Setting { flag: "max-headers", env: "LANTERM_MAX_HEADERS",
+        kind: Kind::Count(8, 1024, |c, v| c.max_headers = v as usize),
+        default: Some("64"), help: "most header lines" },
+    Setting { flag: "header-timeout", env: "LANTERM_HEADER_TIMEOUT",
+        kind: Kind::Time(Duration::from_millis(100), secs(300), |c, v| c.header_timeout = v),
+        default: Some("10s"), help: "time to send a head" },
+    Setting { flag: "max-frame", env: "LANTERM_MAX_FRAME",
+        kind: Kind::Size(KIB, 64 * MIB, |c, v| c.max_frame = v),
+        default: Some("1MiB"), help: "largest WS frame" },
+    Setting { flag: "ack-window", env: "LANTERM_ACK_WINDOW",
+        kind: Kind::Size(4 * KIB, 64 * MIB, |c, v| c.ack_window = v),
+        default: Some("512KiB"), help: "unacked output" },
+    Setting { flag: "client-timeout", env: "LANTERM_CLIENT_TIMEOUT",
+        kind: Kind::Time(Duration::from_millis(100), secs(600), |c, v| c.client_timeout = v),
+        default: Some("30s"), help: "stuck client limit" },
 ];
 
 impl Kind {
@@ -99,6 +136,7 @@ impl Kind {
             Kind::Count(..) => "N",
             Kind::Size(..) => "SIZE",
             Kind::Time(..) | Kind::OptTime(..) => "TIME",
+            Kind::Mode(_) => "MODE",
         }
     }
 
@@ -115,6 +153,7 @@ impl Kind {
             Kind::Count(..) => return format!("a whole number ({})", self.range()),
             Kind::Size(..) => "a size (like 4096, 64KiB, 8MiB, 1GiB)",
             Kind::Time(..) | Kind::OptTime(..) => "a duration (like 500ms, 1s, 5m)",
+            Kind::Mode(_) => "an octal file mode (like 660 or 0600)",
         };
         what.to_string()
     }
@@ -127,6 +166,7 @@ impl Kind {
             Kind::Size(lo, hi, _) => format!("{}..={}", s(lo), s(hi)),
             Kind::Time(lo, hi, _) => format!("{}..={}", d(lo), d(hi)),
             Kind::OptTime(lo, hi, _) => format!("0 = off, {}..={}", d(lo), d(hi)),
+            Kind::Mode(_) => "0..=777".into(),
             _ => String::new(),
         }
     }
@@ -179,6 +219,11 @@ pub(super) fn apply(cfg: &mut Config, s: &Setting, origin: &str, raw: &str, appe
             check(d.is_zero() || (lo..=hi).contains(&d))?;
             set(cfg, Some(d).filter(|d| !d.is_zero()));
         }
+        Kind::Mode(set) => {
+            let m = u32::from_str_radix(v, 8).map_err(|_| bad())?;
+            check(m <= 0o777)?;
+            set(cfg, m);
+        }
     }
     Ok(())
 }
@@ -205,7 +250,10 @@ mod tests {
             log|loud|\"loud\" is not a log level (off, error, warn, info, debug, trace)
             default-user|a/b|is not a user name (1 to 32 bytes
             default-user|xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx|is not a user name
-            db||is not a path";
+            db||is not a path
+            socket-mode|999|is not an octal file mode
+            socket-mode|1000|is out of range (0..=777)
+            max-clients|0|is out of range (1..=1024)";
         for case in cases.lines() {
             let mut parts = case.trim().splitn(3, '|');
             let (flag, value) = (parts.next().unwrap(), parts.next().unwrap());

@@ -42,7 +42,14 @@ pub(super) fn temp_file(text: &str) -> String {
 
 #[test]
 fn defaults() {
-    let c = load(&[], &[("PATH", "/bin"), ("TERM", "xterm")]).unwrap();
+    // Variables of other programs, and LANTERM_* variables that are not settings, are ignored.
+    let env = [
+        ("PATH", "/bin"),
+        ("TERM", "xterm"),
+        ("LANTERM_SESSION", "x"),
+        ("LANTERM_URL", "u"),
+    ];
+    let c = load(&[], &env).unwrap();
     assert_eq!(c.listen[..], [Listen::Tcp("0.0.0.0:7700".parse().unwrap())]);
     assert_eq!(c.db, Path::new("/home/pi/.local/state/lanterm/lanterm.db"));
     assert_eq!((c.config_file, c.default_user), (None, None));

@@ -1,0 +1,361 @@
+//! `GET /api/sessions/{id}/attach`: the WebSocket that shows a terminal and types into it.
+//!
+//! One task reads the client (input, resize, ack, pongs); the other sends output at the
+//! client's own offset: from the ring, then the store, `gap` where bytes are gone, live at the
+//! end. At most one frame is in flight per client and a frame that the socket does not take
+//! within `--client-timeout` closes the client (1008), so a client that stops reading costs one
+//! frame of memory and never slows the session or other clients. With acks, the server stays
+//! within `--ack-window` of the latest one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::upgrade::Upgraded;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+
+use super::Api;
+use super::query::Query;
+use super::respond::{Body, Response};
+use crate::error::Error;
+use crate::manager::ClientGuard;
+use crate::ring::RING_CAPACITY;
+use crate::session::{Chunk, Session, now_ms};
+
+/// Output bytes per binary frame at most.
+const FRAME: usize = 64 * 1024;
+const PING_EVERY: Duration = Duration::from_secs(30);
+const PONG_DEADLINE_MS: u64 = 60_000;
+
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
+
+/// What the reading half asks the sending half to do.
+enum Control {
+    Error(&'static str, String),
+    Close(CloseCode, &'static str),
+}
+
+/// Checks the handshake, answers 101 and starts the client's tasks once the upgrade is done.
+pub fn upgrade(api: &Arc<Api>, id: &str, mut req: Request<Incoming>) -> Result<Response, Error> {
+    let session = api.manager.session(id)?;
+    let q = Query::parse(req.uri().query());
+    let read_only = q.one_of("mode", &["rw", "ro"], "rw")? == "ro";
+    let info = session.info();
+    let from = match q.offset("from")? {
+        Some(from) if from > info.output_bytes => {
+            return Err(Error::bad_request(format!(
+                "from ({from}) is beyond the session's output ({} bytes)",
+                info.output_bytes
+            )));
+        }
+        Some(from) => from,
+        // No offset: what memory holds (the last screenfuls), or as much of it from the store.
+        None => info
+            .output_bytes
+            .saturating_sub(RING_CAPACITY as u64)
+            .max(info.history_start),
+    };
+    let headers = req.headers();
+    let is_ws = headers
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let key = headers
+        .get(SEC_WEBSOCKET_KEY)
+        .map(|k| derive_accept_key(k.as_bytes()));
+    let (true, Some(accept)) = (is_ws, key) else {
+        return Err(Error::bad_request(
+            "this endpoint is a WebSocket: send Upgrade: websocket and Sec-WebSocket-Key",
+        ));
+    };
+    let guard = api.manager.attach(id, api.limits.max_clients)?;
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let api = api.clone();
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let config = WebSocketConfig::default()
+                    .read_buffer_size(16 * 1024)
+                    .write_buffer_size(0)
+                    .max_write_buffer_size(FRAME * 2 + 4096)
+                    .max_message_size(Some(api.limits.max_frame as usize))
+                    .max_frame_size(Some(api.limits.max_frame as usize));
+                let ws =
+                    Ws::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+                run(api, ws, guard, from, read_only).await;
+            }
+            Err(e) => log::debug!("attach: upgrade failed: {e}"),
+        }
+    });
+    let mut response = hyper::Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = response.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    Ok(response)
+}
+
+async fn run(api: Arc<Api>, ws: Ws, guard: ClientGuard, from: u64, read_only: bool) {
+    let session = guard.session().clone();
+    let (sink, stream) = ws.split();
+    let (ack_tx, ack_rx) = watch::channel(None::<u64>);
+    let (ctl_tx, ctl_rx) = mpsc::channel(4);
+    let last_pong = Arc::new(AtomicU64::new(now_ms()));
+    let reader = tokio::spawn(read_client(
+        api.clone(),
+        session.clone(),
+        stream,
+        read_only,
+        ack_tx,
+        ctl_tx,
+        last_pong.clone(),
+    ));
+    let mut sender = Sender {
+        sink,
+        timeout: api.limits.client_timeout,
+    };
+    send_output(&api, &session, &mut sender, from, ack_rx, ctl_rx, last_pong).await;
+    reader.abort();
+    drop(guard);
+}
+
+struct Sender {
+    sink: futures_util::stream::SplitSink<Ws, Message>,
+    timeout: Duration,
+}
+
+impl Sender {
+    /// Sends one message; `false` when the client is gone or too slow to take it.
+    async fn send(&mut self, msg: Message) -> bool {
+        match tokio::time::timeout(self.timeout, self.sink.send(msg)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                log::info!(
+                    "attach: a client took over {:?} to take a frame; closing it",
+                    self.timeout
+                );
+                self.close(CloseCode::Policy, "too slow").await;
+                false
+            }
+        }
+    }
+
+    async fn json(&mut self, value: serde_json::Value) -> bool {
+        self.send(Message::text(value.to_string())).await
+    }
+
+    /// Best effort: a close frame, given a second to go out.
+    async fn close(&mut self, code: CloseCode, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            self.sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+}
+
+/// The sending half: `attached`, then output from `offset` within the ack window, `resized`,
+/// `exit` and close; pings every 30 s.
+async fn send_output(
+    api: &Arc<Api>,
+    session: &Arc<Session>,
+    out: &mut Sender,
+    mut offset: u64,
+    mut acks: watch::Receiver<Option<u64>>,
+    mut ctl: mpsc::Receiver<Control>,
+    last_pong: Arc<AtomicU64>,
+) {
+    let store = api.manager.store().clone();
+    let window = api.limits.ack_window;
+    let mut tail = session.watch();
+    let mut shutdown = api.shutdown.clone();
+    let first = *tail.borrow();
+    let mut size = (first.cols, first.rows);
+    let attached = json!({ "type": "attached", "session": session.info(), "offset": offset });
+    if !out.json(attached).await {
+        return;
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        // What the reader asked for goes first, also while output is streaming.
+        match ctl.try_recv() {
+            Ok(c) => {
+                if !control(out, c).await {
+                    return;
+                }
+                continue;
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => return,
+            Err(mpsc::error::TryRecvError::Empty) => {}
+        }
+        // Wait (cancel-safely) until there is something to do.
+        let t = *tail.borrow_and_update();
+        let ack = *acks.borrow_and_update();
+        let window_open = ack.is_none_or(|a| offset < a.saturating_add(window));
+        let has_output = offset < t.end || !t.running;
+        if (t.cols, t.rows) != size {
+            size = (t.cols, t.rows);
+            if !out
+                .json(json!({ "type": "resized", "cols": t.cols, "rows": t.rows }))
+                .await
+            {
+                return;
+            }
+            continue;
+        }
+        if !(window_open && has_output) {
+            tokio::select! {
+                // The reader's last word (a close with its code) comes before noticing that
+                // the reader is gone (its ack sender dropped).
+                biased;
+                c = ctl.recv() => match c {
+                    Some(c) => if !control(out, c).await { return },
+                    None => return,
+                },
+                r = tail.changed() => if r.is_err() { return },
+                r = acks.changed() => if r.is_err() { return },
+                _ = ping.tick() => {
+                    if now_ms().saturating_sub(last_pong.load(Ordering::Relaxed)) > PONG_DEADLINE_MS {
+                        return out.close(CloseCode::Policy, "no pong").await;
+                    }
+                    if !out.send(Message::Ping(Default::default())).await { return }
+                }
+                () = super::stopping(&mut shutdown) => return out.close(CloseCode::Away, "server shutting down").await,
+            }
+            continue;
+        }
+        let limit = ack.map_or(FRAME as u64, |a| a.saturating_add(window) - offset);
+        let max = FRAME.min(usize::try_from(limit).unwrap_or(FRAME));
+        let chunk = match session.read_at(&store, offset, max).await {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                let _ = out
+                    .json(json!({ "type": "error", "code": e.code.as_str(), "message": e.message }))
+                    .await;
+                return out.close(CloseCode::Error, "internal error").await;
+            }
+        };
+        match chunk {
+            Chunk::Data(bytes) => {
+                offset += bytes.len() as u64;
+                if !out.send(Message::binary(bytes)).await {
+                    return;
+                }
+            }
+            Chunk::Gap { from, to } => {
+                offset = to;
+                if !out
+                    .json(json!({ "type": "gap", "from": from, "to": to }))
+                    .await
+                {
+                    return;
+                }
+            }
+            Chunk::Wait => {}
+            Chunk::End => {
+                let _ = out
+                    .json(json!({ "type": "exit", "session": session.info() }))
+                    .await;
+                return out.close(CloseCode::Normal, "session ended").await;
+            }
+        }
+    }
+}
+
+/// Carries out a request of the reading half; `false` when the connection is done.
+async fn control(out: &mut Sender, c: Control) -> bool {
+    match c {
+        Control::Error(code, message) => {
+            out.json(json!({ "type": "error", "code": code, "message": message }))
+                .await
+        }
+        Control::Close(code, reason) => {
+            out.close(code, reason).await;
+            false
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum ClientMsg {
+    Input { data: String },
+    Resize { cols: i64, rows: i64 },
+    Ack { offset: u64 },
+}
+
+/// The reading half: input (binary or JSON), resize, ack; pongs are noted.
+async fn read_client(
+    api: Arc<Api>,
+    session: Arc<Session>,
+    mut stream: futures_util::stream::SplitStream<Ws>,
+    read_only: bool,
+    acks: watch::Sender<Option<u64>>,
+    ctl: mpsc::Sender<Control>,
+    last_pong: Arc<AtomicU64>,
+) {
+    let error = |code, message: String| ctl.try_send(Control::Error(code, message));
+    while let Some(msg) = stream.next().await {
+        let msg = match msg {
+            Ok(m) => m,
+            Err(WsError::Capacity(CapacityError::MessageTooLong { .. })) => {
+                let _ = ctl
+                    .send(Control::Close(CloseCode::Size, "message too big"))
+                    .await;
+                return;
+            }
+            Err(_) => break,
+        };
+        last_pong.store(now_ms(), Ordering::Relaxed);
+        let result = match msg {
+            Message::Binary(bytes) if !read_only => session.write_input(&bytes).await,
+            Message::Text(text) => match serde_json::from_str::<ClientMsg>(text.as_str()) {
+                Ok(ClientMsg::Input { data }) if !read_only => {
+                    session.write_input(data.as_bytes()).await
+                }
+                Ok(ClientMsg::Resize { cols, rows }) if !read_only => api
+                    .manager
+                    .resize(session.id.as_str(), cols, rows)
+                    .await
+                    .map(drop),
+                Ok(ClientMsg::Ack { offset }) => {
+                    acks.send_modify(|a| *a = Some(a.map_or(offset, |old| old.max(offset))));
+                    Ok(())
+                }
+                Ok(_) => Ok(()), // read-only: input and resize are ignored
+                Err(e) => {
+                    let _ = error("bad_request", format!("unreadable message: {e}"));
+                    Ok(())
+                }
+            },
+            Message::Close(_) => break,
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            let _ = error(e.code.as_str(), e.message);
+        }
+    }
+    let _ = ctl.send(Control::Close(CloseCode::Normal, "bye")).await;
+}

@@ -1,0 +1,68 @@
+//! `GET /api/events`: the engine's change broadcast as server-sent events, one stream per
+//! subscriber within `--max-streams`. A subscriber that falls behind by more than the event
+//! buffer gets an `event: lagged` line (and should re-list) instead of growing memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Bytes;
+use hyper::header::{CACHE_CONTROL, HeaderValue};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::Api;
+use super::respond::{self, Response};
+use crate::error::{Code, Error};
+use crate::event::Event;
+
+/// A comment line now and then keeps proxies from closing an idle stream, and finds dead
+/// clients.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+fn frame(name: &str, data: &serde_json::Value) -> Bytes {
+    format!("event: {name}\ndata: {data}\n\n").into()
+}
+
+fn encode(event: &Event) -> Bytes {
+    let data = match event {
+        Event::Created(i) | Event::Updated(i) | Event::Exited(i) => json!(i),
+        Event::Deleted(id) => json!({ "id": id }),
+    };
+    frame(event.name(), &data)
+}
+
+pub fn stream(api: &Arc<Api>) -> Result<Response, Error> {
+    let permit = api.streams.clone().try_acquire_owned().map_err(|_| {
+        Error::new(
+            Code::LimitReached,
+            "too many event streams are open (--max-streams)",
+        )
+    })?;
+    let mut events = api.manager.subscribe();
+    let mut shutdown = api.shutdown.clone();
+    let (mut response, tx) = respond::stream("text/event-stream", 16);
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        // The first tick is immediate: it sends the headers and an opening comment at once.
+        loop {
+            let chunk = tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(ev) => encode(&ev),
+                    Err(RecvError::Lagged(n)) => frame("lagged", &json!({ "missed": n })),
+                    Err(RecvError::Closed) => break,
+                },
+                _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+                () = super::stopping(&mut shutdown) => break,
+                () = tx.closed() => break,
+            };
+            if tx.send(chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(response)
+}

@@ -1,0 +1,82 @@
+//! The network API of `../shared/API.md` on hyper: REST for sessions, a WebSocket to attach,
+//! server-sent events, output downloads, health. `server` accepts connections within limits;
+//! `router` sends each request, past the [`Gate`], to the handler of its path.
+
+mod attach;
+mod body;
+mod events;
+mod health;
+mod output;
+mod query;
+mod respond;
+mod router;
+mod server;
+mod sessions;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, watch};
+
+use crate::auth::Gate;
+use crate::config::Config;
+use crate::manager::Manager;
+
+pub use respond::Body;
+pub use server::{Listeners, bind};
+
+/// Limits the handlers enforce, from the configuration.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body: u64,
+    pub max_clients: usize,
+    pub max_frame: u64,
+    pub ack_window: u64,
+    pub client_timeout: Duration,
+    pub max_connections: usize,
+    pub max_head: u64,
+    pub max_headers: usize,
+    pub header_timeout: Duration,
+}
+
+/// Everything a request handler needs.
+pub struct Api {
+    pub manager: Manager,
+    pub gate: Gate,
+    pub limits: Limits,
+    /// Permits for `/api/events` streams.
+    streams: Arc<Semaphore>,
+    started: Instant,
+    /// Becomes `true` when the service is shutting down.
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Api {
+    pub fn new(config: &Config, manager: Manager, shutdown: watch::Receiver<bool>) -> Arc<Api> {
+        Arc::new(Api {
+            manager,
+            gate: Gate::new(config.no_auth),
+            limits: Limits {
+                max_body: config.max_body,
+                max_clients: config.max_clients,
+                max_frame: config.max_frame,
+                ack_window: config.ack_window,
+                client_timeout: config.client_timeout,
+                max_connections: config.max_connections,
+                max_head: config.max_header_bytes,
+                max_headers: config.max_headers,
+                header_timeout: config.header_timeout,
+            },
+            streams: Arc::new(Semaphore::new(config.max_event_streams)),
+            started: Instant::now(),
+            shutdown,
+        })
+    }
+}
+
+pub use server::serve;
+
+/// Resolves once the service is shutting down (the watch's guard is not held across awaits).
+async fn stopping(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}

@@ -1,0 +1,114 @@
+//! `GET /api/sessions/{id}/output`: stored output in `[from, to)`, streamed from memory and the
+//! store in bounded pieces; `format=text` strips terminal escape sequences with the `vte`
+//! parser for a readable transcript.
+
+use hyper::header::{HeaderName, HeaderValue};
+
+use super::query::Query;
+use super::respond::{self, Response};
+use crate::error::Error;
+use crate::manager::Manager;
+use crate::session::Chunk;
+
+/// Bytes read per piece of a download.
+const PIECE: usize = 64 * 1024;
+
+pub async fn download(m: &Manager, id: &str, query: Option<&str>) -> Result<Response, Error> {
+    let session = m.session(id)?;
+    let q = Query::parse(query);
+    let text = q.one_of("format", &["raw", "text"], "raw")? == "text";
+    let info = session.info();
+    let from = q.offset("from")?.unwrap_or(info.history_start);
+    let to = q.offset("to")?.unwrap_or(info.output_bytes);
+    if from > to {
+        return Err(Error::bad_request(format!(
+            "from ({from}) is after to ({to})"
+        )));
+    }
+    // The range actually returned: what is still held, up to what exists now.
+    let end = to.min(info.output_bytes);
+    let start = from.max(info.history_start).min(end);
+    let content_type = if text {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    };
+    let (mut response, tx) = respond::stream(content_type, 4);
+    for (name, value) in [("x-output-start", start), ("x-output-end", end)] {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+    let store = m.store().clone();
+    tokio::spawn(async move {
+        let mut strip = text.then(Strip::default);
+        let mut offset = start;
+        while offset < end {
+            let want = usize::try_from(end - offset).unwrap_or(PIECE).min(PIECE);
+            let bytes = match session.read_at(&store, offset, want).await {
+                Ok(Chunk::Data(bytes)) => bytes,
+                // A hole (output the store never got) is skipped.
+                Ok(Chunk::Gap { to, .. }) => {
+                    offset = to;
+                    continue;
+                }
+                Ok(Chunk::Wait | Chunk::End) | Err(_) => break,
+            };
+            offset += bytes.len() as u64;
+            let piece = match strip.as_mut() {
+                Some(s) => s.feed(&bytes),
+                None => bytes,
+            };
+            if !piece.is_empty() && tx.send(piece.into()).await.is_err() {
+                break; // the client went away
+            }
+        }
+    });
+    Ok(response)
+}
+
+/// Keeps printable text, newlines and tabs; drops escape sequences and other controls.
+#[derive(Default)]
+struct Strip {
+    parser: vte::Parser,
+    out: Text,
+}
+
+#[derive(Default)]
+struct Text(String);
+
+impl vte::Perform for Text {
+    fn print(&mut self, c: char) {
+        self.0.push(c);
+    }
+    fn execute(&mut self, byte: u8) {
+        match byte {
+            b'\n' => self.0.push('\n'),
+            b'\t' => self.0.push('\t'),
+            _ => {}
+        }
+    }
+}
+
+impl Strip {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.parser.advance(&mut self.out, bytes);
+        std::mem::take(&mut self.out.0).into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_keeps_words_and_lines_and_drops_escapes() {
+        let mut s = Strip::default();
+        let mut out = s.feed(b"\x1b[1;31mred\x1b[0m plain\r\n\x1b]0;title\x07tab\there \xe2\x9c");
+        out.extend(s.feed(b"\x93 done\x1b[2J\x1b[H\n"));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "red plain\ntab\there \u{2713} done\n"
+        );
+    }
+}

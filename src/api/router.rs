@@ -1,0 +1,73 @@
+//! Routing: method and path to handler, with the access gate in front of everything but
+//! `GET /api/health`. Unknown paths are 404 and known paths with the wrong method 405 (the
+//! message says which methods it takes), both in the contract's JSON error shape.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+
+use super::respond::{self, Response};
+use super::{Api, attach, events, health, output, sessions};
+use crate::error::{Code, Error};
+
+/// Answers one request.
+pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Response {
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let method = req.method().clone();
+    let result = match (method.clone(), segments.as_slice()) {
+        (Method::GET, ["api", "health"]) => {
+            let authed = api.gate.check(req.headers()).is_ok();
+            Ok(health::health(&api, authed))
+        }
+        _ => match api.gate.check(req.headers()) {
+            Err(e) => Err(e),
+            Ok(()) => route(&api, method, &segments, req).await,
+        },
+    };
+    result.unwrap_or_else(|e| respond::error(&e))
+}
+
+async fn route(
+    api: &Arc<Api>,
+    method: Method,
+    segments: &[&str],
+    req: Request<Incoming>,
+) -> Result<Response, Error> {
+    let m = &api.manager;
+    match (method, segments) {
+        (Method::GET, ["api", "sessions"]) => sessions::list(m, req.uri().query()),
+        (Method::POST, ["api", "sessions"]) => sessions::create(api, req).await,
+        (Method::GET, ["api", "sessions", id]) => sessions::get(m, id),
+        (Method::PATCH, ["api", "sessions", id]) => sessions::rename(api, id, req).await,
+        (Method::DELETE, ["api", "sessions", id]) => sessions::delete(m, id).await,
+        (Method::POST, ["api", "sessions", id, "input"]) => sessions::input(api, id, req).await,
+        (Method::POST, ["api", "sessions", id, "resize"]) => sessions::resize(api, id, req).await,
+        (Method::POST, ["api", "sessions", id, "stop"]) => sessions::stop(api, id, req).await,
+        (Method::GET, ["api", "sessions", id, "output"]) => {
+            output::download(m, id, req.uri().query()).await
+        }
+        (Method::GET, ["api", "sessions", id, "attach"]) => attach::upgrade(api, id, req),
+        (Method::GET, ["api", "events"]) => events::stream(api),
+        (_, path) => Err(wrong_method_or_missing(path)),
+    }
+}
+
+/// 405 with `Allow` for a known path, else 404.
+fn wrong_method_or_missing(path: &[&str]) -> Error {
+    let allowed = match path {
+        ["api", "health"] | ["api", "events"] => "GET",
+        ["api", "sessions"] => "GET, POST",
+        ["api", "sessions", _] => "GET, PATCH, DELETE",
+        ["api", "sessions", _, "input" | "resize" | "stop"] => "POST",
+        ["api", "sessions", _, "output" | "attach"] => "GET",
+        _ => {
+            return Error::not_found("no such endpoint (see docs/PROTOCOL.md)");
+        }
+    };
+    Error::new(
+        Code::MethodNotAllowed,
+        format!("this endpoint takes {allowed}"),
+    )
+}

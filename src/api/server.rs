@@ -1,0 +1,209 @@
+//! Listening and connections: TCP (IPv4, IPv6) and unix sockets, at most `--max-connections`
+//! open at once (one more is told 503 and closed without a task or a buffer), hyper's HTTP/1.1
+//! with keep-alive, a deadline and size limits on request heads, and a graceful stop.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Semaphore;
+
+use super::{Api, router};
+use crate::config::{Config, Listen};
+
+/// After shutdown begins, open connections get this long to finish what they are doing.
+const DRAIN: Duration = Duration::from_millis(1000);
+
+/// What a connection over the limit is told before it is closed.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+connection: close\r\ncontent-length: 83\r\n\r\n\
+{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections, try again later\"}}\n";
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// The bound listeners, ready to serve.
+pub struct Listeners(Vec<(Listener, String)>);
+
+impl Listeners {
+    /// Where each listener ended up (with the real port when 0 was asked for).
+    pub fn addresses(&self) -> Vec<String> {
+        self.0.iter().map(|(_, a)| a.clone()).collect()
+    }
+}
+
+/// Binds every `--listen` address. Call within the runtime, before serving.
+pub fn bind(config: &Config) -> Result<Listeners, String> {
+    let mut out = Vec::new();
+    for listen in &config.listen {
+        let bound = match listen {
+            Listen::Tcp(addr) => {
+                let std = std::net::TcpListener::bind(addr)
+                    .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+                std.set_nonblocking(true)
+                    .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+                let local = std.local_addr().map_err(|e| format!("{addr}: {e}"))?;
+                let tcp = TcpListener::from_std(std).map_err(|e| format!("{addr}: {e}"))?;
+                (Listener::Tcp(tcp), format!("http://{local}"))
+            }
+            Listen::Unix(path) => (Listener::Unix(bind_unix(path, config)?), listen.to_string()),
+        };
+        out.push(bound);
+    }
+    Ok(Listeners(out))
+}
+
+fn bind_unix(path: &PathBuf, config: &Config) -> Result<UnixListener, String> {
+    let shown = path.display();
+    // A socket left by an earlier run is replaced; any other file is not ours to delete.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "cannot listen on unix:{shown}: a file that is not a socket is there"
+            ));
+        }
+        std::fs::remove_file(path).map_err(|e| format!("removing the old unix:{shown}: {e}"))?;
+    }
+    let listener =
+        UnixListener::bind(path).map_err(|e| format!("cannot listen on unix:{shown}: {e}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.socket_mode))
+        .map_err(|e| format!("setting the mode of unix:{shown}: {e}"))?;
+    if let Some(owner) = &config.socket_owner {
+        let (user, group) = owner
+            .split_once(':')
+            .map_or((owner.as_str(), None), |(u, g)| (u, Some(g)));
+        let uid = nix::unistd::User::from_name(user)
+            .ok()
+            .flatten()
+            .ok_or_else(|| format!("--socket-owner: no such user {user:?}"))?
+            .uid;
+        let gid = match group {
+            Some(g) => Some(
+                nix::unistd::Group::from_name(g)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| format!("--socket-owner: no such group {g:?}"))?
+                    .gid,
+            ),
+            None => None,
+        };
+        nix::unistd::chown(path, Some(uid), gid).map_err(|e| format!("chown unix:{shown}: {e}"))?;
+    }
+    Ok(listener)
+}
+
+/// Accepts and serves connections until shutdown, then lets them finish (within [`DRAIN`]).
+pub async fn serve(api: Arc<Api>, listeners: Listeners) {
+    let permits = Arc::new(Semaphore::new(api.limits.max_connections));
+    let mut accepters = Vec::new();
+    for (listener, _) in listeners.0 {
+        accepters.push(tokio::spawn(accept_loop(
+            api.clone(),
+            listener,
+            permits.clone(),
+        )));
+    }
+    let mut shutdown = api.shutdown.clone();
+    super::stopping(&mut shutdown).await;
+    for a in &accepters {
+        a.abort();
+    }
+    // Every connection holds a permit: all back means all closed.
+    let all = u32::try_from(api.limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(DRAIN, permits.acquire_many(all)).await;
+}
+
+async fn accept_loop(api: Arc<Api>, listener: Listener, permits: Arc<Semaphore>) {
+    loop {
+        let accepted = match &listener {
+            Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+                let _ = s.set_nodelay(true); // keystrokes and echoes go out at once
+                Conn::Tcp(s)
+            }),
+            Listener::Unix(l) => l.accept().await.map(|(s, _)| Conn::Unix(s)),
+        };
+        let conn = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of descriptors and the like: say so, breathe, go on.
+                log::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            conn.refuse();
+            continue;
+        };
+        let api = api.clone();
+        tokio::spawn(async move {
+            match conn {
+                Conn::Tcp(s) => serve_connection(api, s).await,
+                Conn::Unix(s) => serve_connection(api, s).await,
+            }
+            drop(permit);
+        });
+    }
+}
+
+enum Conn {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+impl Conn {
+    /// Over the limit: a 503 if the socket takes it right now, then closed. No task, no buffer.
+    fn refuse(self) {
+        let _ = match &self {
+            Conn::Tcp(s) => s.try_write(BUSY),
+            Conn::Unix(s) => s.try_write(BUSY),
+        };
+    }
+}
+
+async fn serve_connection<S>(api: Arc<Api>, stream: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = &api.limits;
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(
+            usize::try_from(limits.max_head)
+                .unwrap_or(usize::MAX)
+                .max(8192),
+        )
+        .max_headers(limits.max_headers)
+        .keep_alive(true);
+    let handler = api.clone();
+    let service = service_fn(move |req| {
+        let api = handler.clone();
+        async move { Ok::<_, std::convert::Infallible>(router::handle(api, req).await) }
+    });
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let mut shutdown = api.shutdown.clone();
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                log::debug!("connection ended: {e}");
+            }
+        }
+        () = super::stopping(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN, conn).await;
+        }
+    }
+}

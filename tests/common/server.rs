@@ -1,0 +1,421 @@
+//! A real `lanterm serve` for black-box tests, and the clients that talk to it: a tiny HTTP/1.1
+//! client over `std::net::TcpStream`, a server-sent events reader, and (in `ws.rs`) a WebSocket
+//! client that files what it receives. Every wait has a deadline ([`TIMEOUT`]); nothing sleeps
+//! blindly.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+use crate::common::{TIMEOUT, TempDir};
+
+#[path = "events.rs"]
+mod events;
+#[path = "ws.rs"]
+mod ws;
+#[allow(unused_imports)]
+pub use events::Events;
+#[allow(unused_imports)]
+pub use ws::{Client, WsStream, ws_connect};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_lanterm");
+
+/// `lanterm serve` on 127.0.0.1 with a database of its own; SIGTERMed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    pub dir: TempDir,
+    log: Arc<Mutex<String>>,
+}
+
+/// The address of a `... ready on http://127.0.0.1:PORT: database ...` log line.
+fn ready_addr(line: &str) -> Option<String> {
+    let rest = &line[line.find("ready on http://")? + "ready on http://".len()..];
+    let colon = rest.find(':')?;
+    let port: String = rest[colon + 1..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (!port.is_empty()).then(|| format!("{}:{port}", &rest[..colon]))
+}
+
+impl Server {
+    /// With `--no-auth` and the given extra flags.
+    pub fn start(extra: &[&str]) -> Server {
+        Server::spawn(true, extra)
+    }
+
+    /// Without `--no-auth`: everything but health needs credentials.
+    pub fn start_with_auth(extra: &[&str]) -> Server {
+        Server::spawn(false, extra)
+    }
+
+    fn spawn(no_auth: bool, extra: &[&str]) -> Server {
+        let dir = TempDir::new("api");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--allow-root"])
+            .args(["--flush-interval", "50ms", "--db"])
+            .arg(dir.db());
+        if no_auth {
+            cmd.arg("--no-auth");
+        }
+        cmd.args(extra)
+            .env_clear()
+            .env("HOME", "/root")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn lanterm serve");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        // Drains the log for the server's whole life, so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut tx = Some(tx);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                let text = String::from_utf8_lossy(&line);
+                sink.lock().unwrap().push_str(&text);
+                if let Some(addr) = ready_addr(&text)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr);
+                }
+                line.clear();
+            }
+        });
+        let addr = match rx.recv_timeout(TIMEOUT) {
+            Ok(addr) => addr,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("lanterm serve not ready ({e}): {}", log.lock().unwrap());
+            }
+        };
+        Server {
+            child: Some(child),
+            addr,
+            dir,
+            log,
+        }
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+    }
+
+    /// SIGTERM, then waits (at most [`TIMEOUT`], then SIGKILL): the exit status and how long
+    /// the server took to exit.
+    pub fn terminate(&mut self) -> (ExitStatus, Duration) {
+        let mut child = self.child.take().expect("server still running");
+        let sent = Instant::now();
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for lanterm") {
+                return (status, sent.elapsed());
+            }
+            if sent.elapsed() > TIMEOUT {
+                let _ = child.kill();
+                let status = child.wait().expect("wait for lanterm");
+                return (status, sent.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10)); // another process's exit: no event
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        http(&self.addr, "GET", path, &[], b"")
+    }
+
+    /// A request with a JSON body (`None`: no body).
+    pub fn send(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        match body {
+            Some(v) => http(
+                &self.addr,
+                method,
+                path,
+                &[("Content-Type", "application/json")],
+                v.to_string().as_bytes(),
+            ),
+            None => http(&self.addr, method, path, &[], b""),
+        }
+    }
+
+    /// Creates a session (asserting 201) and returns its object.
+    pub fn create(&self, body: Value) -> Value {
+        let r = self.send("POST", "/api/sessions", Some(body.clone()));
+        assert_eq!(r.status, 201, "create {body}: {}", r.text());
+        r.json()["session"].clone()
+    }
+
+    /// A session running `command` in `/`; its id.
+    pub fn run(&self, command: &str) -> String {
+        id(&self.create(json!({ "command": command, "cwd": "/" })))
+    }
+
+    pub fn session(&self, id: &str) -> Value {
+        let r = self.get(&format!("/api/sessions/{id}"));
+        assert_eq!(r.status, 200, "get {id}: {}", r.text());
+        r.json()["session"].clone()
+    }
+
+    /// Waits for the session to end (by its `session.exited` event) and returns its record.
+    pub fn wait_exit(&self, id: &str) -> Value {
+        let mut events = Events::open(&self.addr);
+        let now = self.session(id);
+        if now["status"] != "running" {
+            return now;
+        }
+        events.next_where(|name, data| name == "session.exited" && data["id"] == id);
+        self.session(id)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.terminate();
+        }
+    }
+}
+
+pub fn id(session: &Value) -> String {
+    session["id"].as_str().expect("session id").to_owned()
+}
+
+/// An HTTP answer: status, headers (lowercase names) and the (de-chunked) body.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
+    }
+
+    /// Asserts the contract's error: this status, JSON `{"error": {"code", "message"}}` with
+    /// this code and a message, nothing else.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.error_code(status), code, "{}", self.text());
+    }
+
+    /// Asserts the contract's error shape with this status; its code.
+    pub fn error_code(&self, status: u16) -> String {
+        assert_eq!(self.status, status, "status of {:?}", self.text());
+        assert!(
+            self.header("content-type")
+                .is_some_and(|t| t.starts_with("application/json")),
+            "content type {:?}",
+            self.header("content-type")
+        );
+        let v = self.json();
+        let obj = v.as_object().expect("an object");
+        assert_eq!(obj.len(), 1, "only \"error\": {v}");
+        let message = v["error"]["message"].as_str().expect("a message");
+        assert!(!message.is_empty(), "{v}");
+        assert_eq!(v["error"].as_object().unwrap().len(), 2, "{v}");
+        v["error"]["code"].as_str().expect("a code").to_owned()
+    }
+}
+
+fn connect(addr: &str) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
+    s
+}
+
+/// One request on a fresh connection (`Connection: close`), read to the end. The body is
+/// written by another thread, so a server that answers early (413) is heard.
+pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("transfer-encoding"))
+    {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    exchange(addr, head.as_bytes(), body)
+}
+
+/// Writes `head` and `body` (as they are), reads the answer to the end.
+pub fn exchange(addr: &str, head: &[u8], body: &[u8]) -> Resp {
+    let mut stream = connect(addr);
+    stream.write_all(head).expect("write the request head");
+    let mut writer = stream.try_clone().unwrap();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for piece in body.chunks(64 * 1024) {
+                if writer.write_all(piece).is_err() {
+                    break; // the server answered and closed early
+                }
+            }
+        });
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    raw.extend_from_slice(&buf[..n]);
+                    if complete(&raw) {
+                        break; // a keep-alive answer (to an upgrade refused) ends here
+                    }
+                }
+                // A reset after the answer (the server did not read the whole body).
+                Err(_) if find(&raw, b"\r\n\r\n").is_some() => break,
+                Err(e) => panic!("{} {head:?}: {e}", String::from_utf8_lossy(&raw)),
+            }
+        }
+        let _ = stream.shutdown(Shutdown::Both); // unblocks the writer
+        parse_response(&raw)
+    })
+}
+
+/// Whether `raw` holds a whole answer by its own framing (length, last chunk, no body).
+fn complete(raw: &[u8]) -> bool {
+    let Some(end) = find(raw, b"\r\n\r\n") else {
+        return false;
+    };
+    let (status, headers) = parse_head(&raw[..end]);
+    let body = &raw[end + 4..];
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    if status == 204 || status == 304 || (100..200).contains(&status) {
+        return true;
+    }
+    if let Some(n) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        return body.len() >= n;
+    }
+    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        return dechunk(&mut body.to_vec(), &mut Vec::new());
+    }
+    false
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Status line and headers of a response head (without the blank line).
+fn parse_head(head: &[u8]) -> (u16, Vec<(String, String)>) {
+    let head = String::from_utf8_lossy(head);
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers)
+}
+
+pub fn parse_response(raw: &[u8]) -> Resp {
+    let end = find(raw, b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let (status, headers) = parse_head(&raw[..end]);
+    let mut body = raw[end + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let rest = dechunk(&mut body, &mut out);
+        assert!(rest, "truncated chunked body");
+        body = out;
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Moves the complete chunks at the front of `raw` into `out`; `true` once the last chunk
+/// (size 0) was seen.
+fn dechunk(raw: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
+    loop {
+        let Some(eol) = find(raw, b"\r\n") else {
+            return false;
+        };
+        let line = String::from_utf8_lossy(&raw[..eol]);
+        let hex = line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(hex, 16)
+            .unwrap_or_else(|_| panic!("bad chunk size line {line:?}"));
+        if size == 0 {
+            raw.clear();
+            return true;
+        }
+        if raw.len() < eol + 2 + size + 2 {
+            return false;
+        }
+        out.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
+        raw.drain(..eol + 2 + size + 2);
+    }
+}
+
+/// `n` random bytes from the kernel.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("read /dev/urandom");
+    buf
+}
+
+/// What `seq 1 n` prints on a raw terminal.
+pub fn seq(n: u32) -> Vec<u8> {
+    (1..=n)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect()
+}
+
+/// A WebSocket upgrade request's head for `path`, to see the HTTP answer of a refused attach.
+pub fn upgrade_head(addr: &str, path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .into_bytes()
+}
