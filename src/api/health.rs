@@ -53,6 +53,7 @@ pub fn health(api: &Arc<Api>, authed: bool) -> Response {
             "path": store.path,
             "size_bytes": store.size_bytes,
             "pending_bytes": store.pending_bytes,
+            "dropped_bytes": store.dropped_bytes,
             "error": store.last_error,
         },
     });

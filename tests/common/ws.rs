@@ -65,6 +65,11 @@ impl Client {
         c
     }
 
+    /// The socket itself, for tests that read frames their own way.
+    pub fn ws_mut(&mut self) -> &mut WsStream {
+        &mut self.ws
+    }
+
     pub fn offset(&self) -> u64 {
         self.attached["offset"].as_u64().expect("attached offset")
     }

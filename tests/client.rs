@@ -1,0 +1,225 @@
+//! The client commands, driven as a person would: `lanterm attach` runs on a real PTY (its own
+//! terminal), types, resizes, detaches with Ctrl-\ twice, and survives a dropped connection
+//! (through a proxy the test cuts) with nothing shown twice and nothing missing.
+
+mod common;
+#[path = "common/server.rs"]
+mod server;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use lanterm::pty::{Pty, SpawnSpec};
+use serde_json::json;
+use server::{BIN, Server};
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+/// `lanterm attach ID --url URL` on a PTY of its own, 80×24.
+fn attach(url: &str, id: &str) -> (Pty, tokio::process::Child) {
+    let spec = SpawnSpec {
+        program: BIN.into(),
+        arg0: "lanterm".into(),
+        args: vec!["attach".into(), id.into(), "--url".into(), url.into()],
+        env: vec![("TERM".into(), "xterm".into())],
+        cwd: "/".into(),
+        cols: 80,
+        rows: 24,
+        credentials: None,
+    };
+    lanterm::pty::spawn(&spec).expect("start lanterm attach")
+}
+
+/// Reads the attach client's screen output until `done` holds (or fails after a deadline).
+async fn read_until(pty: &Pty, seen: &mut Vec<u8>, done: impl Fn(&str) -> bool) {
+    let mut buf = [0u8; 4096];
+    let work = async {
+        while !done(&String::from_utf8_lossy(seen)) {
+            match pty
+                .read(&mut buf)
+                .await
+                .expect("read the client's terminal")
+            {
+                0 => return,
+                n => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    if tokio::time::timeout(common::TIMEOUT, work).await.is_err() {
+        panic!(
+            "timed out; the client showed: {:?}",
+            String::from_utf8_lossy(seen)
+        );
+    }
+}
+
+fn count(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_and_new_work_from_a_script() {
+    let s = Server::start(&[]);
+    let url = format!("http://{}", s.addr);
+    let out = Command::new(BIN)
+        .args([
+            "new", "--name", "build", "--url", &url, "--", "echo", "made",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(s.session(&id)["name"], "build");
+    let ls = Command::new(BIN)
+        .args(["ls", "--url", &url])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&ls.stdout);
+    assert!(
+        listing.contains(&id) && listing.contains("build"),
+        "{listing}"
+    );
+    // A refusal from the service is one line and a failure status.
+    let bad = Command::new(BIN)
+        .args(["new", "--cwd", "/no/such/dir", "--url", &url])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("400") && err.contains("/no/such/dir"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_types_resizes_detaches_and_replays() {
+    let s = Server::start(&[]);
+    let id = s.run("echo ready; exec bash --norc --noprofile -i");
+    let url = format!("http://{}", s.addr);
+    let (pty, mut child) = attach(&url, &id);
+    let mut seen = Vec::new();
+    read_until(&pty, &mut seen, |t| t.contains("ready")).await;
+    pty.write_all(b"echo $((6*7))-answer\r").await.unwrap();
+    read_until(&pty, &mut seen, |t| t.contains("42-answer")).await;
+    // The attaching terminal's size reaches the session, and follows it (SIGWINCH).
+    assert_eq!(
+        (
+            s.session(&id)["cols"].clone(),
+            s.session(&id)["rows"].clone()
+        ),
+        (json!(80), json!(24))
+    );
+    pty.resize(100, 30).unwrap();
+    pty.write_all(b"stty size\r").await.unwrap();
+    read_until(&pty, &mut seen, |t| t.contains("30 100")).await;
+    // Ctrl-\ twice detaches; the session goes on.
+    pty.write_all(&[0x1c, 0x1c]).await.unwrap();
+    read_until(&pty, &mut seen, |t| t.contains("[detached]")).await;
+    let status = tokio::time::timeout(common::TIMEOUT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(s.session(&id)["status"], "running");
+    // Attaching again shows the history first.
+    let (pty, _child) = attach(&url, &id);
+    let mut again = Vec::new();
+    read_until(&pty, &mut again, |t| {
+        t.contains("42-answer") && t.contains("30 100")
+    })
+    .await;
+    pty.write_all(b"exit 3\r").await.unwrap();
+    read_until(&pty, &mut again, |t| {
+        t.contains("[session failed: exit code 3]")
+    })
+    .await;
+}
+
+/// A TCP proxy to `target` whose connections the test can cut.
+struct Proxy {
+    addr: String,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let list = conns.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                list.lock().await.push(conn);
+            }
+        });
+        Proxy {
+            addr,
+            conns,
+            accept,
+        }
+    }
+
+    /// Drops every connection through the proxy (new ones are still accepted).
+    async fn cut(&self) {
+        for c in self.conns.lock().await.drain(..) {
+            c.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_resumes_with_nothing_twice_and_nothing_missing() {
+    let s = Server::start(&[]);
+    let proxy = Proxy::start(s.addr.clone()).await;
+    let id = s.run("echo ready; cat");
+    let (pty, _child) = attach(&format!("http://{}", proxy.addr), &id);
+    let mut seen = Vec::new();
+    // Type only once the client shows the session (its terminal is raw from then on).
+    read_until(&pty, &mut seen, |t| t.contains("ready")).await;
+    pty.write_all(b"alpha\r").await.unwrap();
+    // The tty echoes the line and cat prints it: twice on the screen.
+    read_until(&pty, &mut seen, |t| count(t, "alpha") == 2).await;
+    proxy.cut().await;
+    read_until(&pty, &mut seen, |t| t.contains("reconnecting")).await;
+    // Output produced while the client is away arrives once it is back, exactly once.
+    let r = s.send(
+        "POST",
+        &format!("/api/sessions/{id}/input"),
+        Some(json!({ "data": "beta\n" })),
+    );
+    assert_eq!(r.status, 204);
+    read_until(&pty, &mut seen, |t| count(t, "beta") >= 2).await;
+    pty.write_all(b"gamma\r").await.unwrap();
+    read_until(&pty, &mut seen, |t| count(t, "gamma") == 2).await;
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert_eq!(
+        (count(&text, "alpha"), count(&text, "beta")),
+        (2, 2),
+        "{text:?}"
+    );
+    // Output is ordered: a duplicate of anything above would show before this last line.
+    pty.write_all(b"omega\r").await.unwrap();
+    read_until(&pty, &mut seen, |t| count(t, "omega") == 2).await;
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert_eq!(
+        (count(&text, "beta"), count(&text, "gamma")),
+        (2, 2),
+        "{text:?}"
+    );
+}
