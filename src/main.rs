@@ -9,11 +9,15 @@ use lanterm::config::{self, Config};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = match args.first().map(String::as_str) {
-        Some("serve") => &args[1..],
         Some("--help" | "-h" | "help") => {
             print!("{}", config::help_text());
             return ExitCode::SUCCESS;
         }
+        Some("serve") if args.iter().any(|a| a == "--help" || a == "-h") => {
+            print!("{}", config::help_text());
+            return ExitCode::SUCCESS;
+        }
+        Some("serve") => &args[1..],
         Some(cmd @ ("ls" | "new" | "attach")) => return lanterm::client::run(cmd, &args[1..]),
         Some("--version" | "-V" | "version") => {
             println!("lanterm {}", env!("CARGO_PKG_VERSION"));

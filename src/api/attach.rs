@@ -20,6 +20,7 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
@@ -196,9 +197,24 @@ async fn send_output(
     if !out.json(attached).await {
         return;
     }
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
+    let mut next_ping = Instant::now() + PING_EVERY;
     loop {
+        // Pings go out every 30 s even while output streams; a client silent for 60 s (no
+        // pong, no message of any kind) is closed.
+        let silent_since = last_pong.load(Ordering::Relaxed);
+        let deadline = Instant::now()
+            + Duration::from_millis(
+                PONG_DEADLINE_MS.saturating_sub(now_ms().saturating_sub(silent_since)),
+            );
+        if deadline <= Instant::now() {
+            return out.close(CloseCode::Policy, "no pong").await;
+        }
+        if next_ping <= Instant::now() {
+            next_ping += PING_EVERY;
+            if !out.send(Message::Ping(Default::default())).await {
+                return;
+            }
+        }
         // What the reader asked for goes first, also while output is streaming.
         match ctl.try_recv() {
             Ok(c) => {
@@ -236,12 +252,7 @@ async fn send_output(
                 },
                 r = tail.changed() => if r.is_err() { return },
                 r = acks.changed() => if r.is_err() { return },
-                _ = ping.tick() => {
-                    if now_ms().saturating_sub(last_pong.load(Ordering::Relaxed)) > PONG_DEADLINE_MS {
-                        return out.close(CloseCode::Policy, "no pong").await;
-                    }
-                    if !out.send(Message::Ping(Default::default())).await { return }
-                }
+                () = tokio::time::sleep_until(next_ping.min(deadline)) => {}
                 () = super::stopping(&mut shutdown) => return out.close(CloseCode::Away, "server shutting down").await,
             }
             continue;

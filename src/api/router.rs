@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use hyper::body::Incoming;
+use hyper::header::{ALLOW, HeaderValue};
 use hyper::{Method, Request};
 
 use super::respond::{self, Response};
@@ -26,7 +27,16 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Response {
             Ok(()) => route(&api, method, &segments, req).await,
         },
     };
-    result.unwrap_or_else(|e| respond::error(&e))
+    result.unwrap_or_else(|e| {
+        let mut r = respond::error(&e);
+        if e.code == Code::MethodNotAllowed
+            && let Some(allowed) = allowed_methods(&segments)
+        {
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allowed));
+        }
+        r
+    })
 }
 
 async fn route(
@@ -54,20 +64,25 @@ async fn route(
     }
 }
 
-/// 405 with `Allow` for a known path, else 404.
-fn wrong_method_or_missing(path: &[&str]) -> Error {
-    let allowed = match path {
+/// The methods a known path takes.
+fn allowed_methods(path: &[&str]) -> Option<&'static str> {
+    Some(match path {
         ["api", "health"] | ["api", "events"] => "GET",
         ["api", "sessions"] => "GET, POST",
         ["api", "sessions", _] => "GET, PATCH, DELETE",
         ["api", "sessions", _, "input" | "resize" | "stop"] => "POST",
         ["api", "sessions", _, "output" | "attach"] => "GET",
-        _ => {
-            return Error::not_found("no such endpoint (see docs/PROTOCOL.md)");
-        }
-    };
-    Error::new(
-        Code::MethodNotAllowed,
-        format!("this endpoint takes {allowed}"),
-    )
+        _ => return None,
+    })
+}
+
+/// 405 (the `Allow` header is added on the way out) for a known path, else 404.
+fn wrong_method_or_missing(path: &[&str]) -> Error {
+    match allowed_methods(path) {
+        Some(allowed) => Error::new(
+            Code::MethodNotAllowed,
+            format!("this endpoint takes {allowed}"),
+        ),
+        None => Error::not_found("no such endpoint (see docs/PROTOCOL.md)"),
+    }
 }

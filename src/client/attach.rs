@@ -70,16 +70,19 @@ pub async fn attach(t: &Target, id: &str, read_only: bool) -> Result<ExitCode, S
     let mut input = tokio::io::stdin();
     let mut pending_detach = false;
     let result = loop {
-        match connect_once(
+        let connection = connect_once(
             t,
             id,
             read_only,
             &mut offset,
             &mut input,
             &mut pending_detach,
-        )
-        .await
-        {
+        );
+        let (end, attached) = connection.await;
+        if attached {
+            backoff = Duration::from_millis(250); // it worked: the next drop starts over
+        }
+        match end {
             End::Detached => break Ok((ExitCode::SUCCESS, "[detached]".to_string())),
             End::Exited(s) => {
                 let how = match (&s["exit_code"], &s["exit_signal"]) {
@@ -130,6 +133,29 @@ async fn connect_once(
     offset: &mut Option<u64>,
     input: &mut tokio::io::Stdin,
     pending_detach: &mut bool,
+) -> (End, bool) {
+    let mut attached = false;
+    let end = session_loop(
+        t,
+        id,
+        read_only,
+        offset,
+        input,
+        pending_detach,
+        &mut attached,
+    )
+    .await;
+    (end, attached)
+}
+
+async fn session_loop(
+    t: &Target,
+    id: &str,
+    read_only: bool,
+    offset: &mut Option<u64>,
+    input: &mut tokio::io::Stdin,
+    pending_detach: &mut bool,
+    attached: &mut bool,
 ) -> End {
     let mode = if read_only { "ro" } else { "rw" };
     let from = offset.map(|o| format!("&from={o}")).unwrap_or_default();
@@ -184,6 +210,7 @@ async fn connect_once(
                     let v: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
                     match v["type"].as_str() {
                         Some("attached") => {
+                            *attached = true;
                             *offset = v["offset"].as_u64();
                             if let (false, Some((cols, rows))) = (read_only, own_size()) {
                                 let resize = json!({ "type": "resize", "cols": cols, "rows": rows });

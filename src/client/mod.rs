@@ -117,7 +117,10 @@ pub fn run(command: &str, args: &[String]) -> ExitCode {
             "new" => new(&target, &args).await,
             _ => match args.positional.as_slice() {
                 [id] => attach::attach(&target, id, args.read_only).await,
-                _ => Err(format!("lanterm: attach takes one session id\n{USAGE}")),
+                _ => {
+                    eprintln!("lanterm: attach takes one session id\n{USAGE}");
+                    Ok(ExitCode::from(2))
+                }
             },
         }
     });
