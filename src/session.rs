@@ -194,25 +194,29 @@ impl Session {
         self.tail.send_modify(|t| t.end = end);
     }
 
-    /// Offers the store what an earlier full queue made us hold back, from the ring. What the
+    /// The bytes not yet handed to the store, from the ring, as `(start, bytes, end)`. What the
     /// ring no longer holds is counted as dropped: the store will have a hole there.
-    fn offer_backlog(&self, out: &mut Output, store: &Store) {
-        let Some(ring) = out.ring.as_ref() else {
-            return;
-        };
+    fn backlog(&self, out: &Output, store: &Store) -> Option<(u64, Vec<u8>, u64)> {
+        let ring = out.ring.as_ref()?;
         let from = out.offered.max(ring.oldest());
         if from > out.offered {
             store.note_dropped(from - out.offered);
         }
-        let bytes = match ring.read_from(from) {
-            Slice::Bytes(a, b) => [a, b].concat(),
-            _ => return,
+        match ring.read_from(from) {
+            Slice::Bytes(a, b) => Some((from, [a, b].concat(), ring.end())),
+            _ => None,
+        }
+    }
+
+    /// Offers the store what an earlier full queue made us hold back.
+    fn offer_backlog(&self, out: &mut Output, store: &Store) {
+        let Some((from, bytes, end)) = self.backlog(out, store) else {
+            return;
         };
-        let end = ring.end();
         if bytes.is_empty() || store.offer_output(self.seq, from, bytes) {
             out.offered = end;
-        } else if from > out.offered {
-            out.offered = from;
+        } else {
+            out.offered = from; // the part before `from` is gone; do not count it twice
         }
     }
 
@@ -220,22 +224,14 @@ impl Session {
     pub(crate) async fn drain_to_store(&self, store: &Store) {
         let pending = {
             let mut out = lock(&self.output);
-            let Some(ring) = out.ring.as_ref() else {
-                return;
-            };
-            let from = out.offered.max(ring.oldest());
-            if from > out.offered {
-                store.note_dropped(from - out.offered);
+            let backlog = self.backlog(&out, store);
+            if let Some((_, _, end)) = backlog {
+                out.offered = end;
             }
-            let bytes = match ring.read_from(from) {
-                Slice::Bytes(a, b) => [a, b].concat(),
-                _ => Vec::new(),
-            };
-            out.offered = ring.end();
-            (from, bytes)
+            backlog
         };
-        if !pending.1.is_empty()
-            && let Err(e) = store.output(self.seq, pending.0, pending.1).await
+        if let Some((from, bytes, _)) = pending.filter(|p| !p.1.is_empty())
+            && let Err(e) = store.output(self.seq, from, bytes).await
         {
             log::warn!("session {}: final output not stored: {e}", self.id);
         }

@@ -65,21 +65,12 @@ pub async fn attach(t: &Target, id: &str, read_only: bool) -> Result<ExitCode, S
         return Err("lanterm: attach needs a terminal on standard input".into());
     }
     let raw = RawMode::enter()?;
-    let mut offset: Option<u64> = None;
+    let mut link = Link::default();
     let mut backoff = Duration::from_millis(250);
     let mut input = tokio::io::stdin();
-    let mut pending_detach = false;
     let result = loop {
-        let connection = connect_once(
-            t,
-            id,
-            read_only,
-            &mut offset,
-            &mut input,
-            &mut pending_detach,
-        );
-        let (end, attached) = connection.await;
-        if attached {
+        let end = connect_once(t, id, read_only, &mut link, &mut input).await;
+        if link.attached {
             backoff = Duration::from_millis(250); // it worked: the next drop starts over
         }
         match end {
@@ -125,38 +116,31 @@ pub async fn attach(t: &Target, id: &str, read_only: bool) -> Result<ExitCode, S
     }
 }
 
-/// One WebSocket connection: from `offset` (or the server's replay) until it ends.
+/// What survives from one connection to the next.
+#[derive(Default)]
+struct Link {
+    /// The output offset received up to (`None` before the first `attached`).
+    offset: Option<u64>,
+    /// A first Ctrl-\ is waiting for the next key.
+    pending_detach: bool,
+    /// This connection got as far as `attached`.
+    attached: bool,
+}
+
+/// One WebSocket connection: from the offset held (or the server's replay) until it ends.
 async fn connect_once(
     t: &Target,
     id: &str,
     read_only: bool,
-    offset: &mut Option<u64>,
+    link: &mut Link,
     input: &mut tokio::io::Stdin,
-    pending_detach: &mut bool,
-) -> (End, bool) {
-    let mut attached = false;
-    let end = session_loop(
-        t,
-        id,
-        read_only,
-        offset,
-        input,
-        pending_detach,
-        &mut attached,
-    )
-    .await;
-    (end, attached)
-}
-
-async fn session_loop(
-    t: &Target,
-    id: &str,
-    read_only: bool,
-    offset: &mut Option<u64>,
-    input: &mut tokio::io::Stdin,
-    pending_detach: &mut bool,
-    attached: &mut bool,
 ) -> End {
+    link.attached = false;
+    let Link {
+        offset,
+        pending_detach,
+        attached,
+    } = link;
     let mode = if read_only { "ro" } else { "rw" };
     let from = offset.map(|o| format!("&from={o}")).unwrap_or_default();
     let url = format!(
@@ -212,10 +196,7 @@ async fn session_loop(
                         Some("attached") => {
                             *attached = true;
                             *offset = v["offset"].as_u64();
-                            if let (false, Some((cols, rows))) = (read_only, own_size()) {
-                                let resize = json!({ "type": "resize", "cols": cols, "rows": rows });
-                                let _ = ws.send(Message::text(resize.to_string())).await;
-                            }
+                            send_size(&mut ws, read_only).await;
                         }
                         Some("gap") => *offset = v["to"].as_u64(),
                         Some("exit") => return End::Exited(v["session"].clone()),
@@ -259,12 +240,18 @@ async fn session_loop(
                     return End::Dropped("send failed".into());
                 }
             }
-            _ = winch.recv() => {
-                if let (false, Some((cols, rows))) = (read_only, own_size()) {
-                    let resize = json!({ "type": "resize", "cols": cols, "rows": rows });
-                    let _ = ws.send(Message::text(resize.to_string())).await;
-                }
-            }
+            _ = winch.recv() => send_size(&mut ws, read_only).await,
         }
+    }
+}
+
+/// Tells the session this terminal's size (a read-only client leaves the size alone).
+async fn send_size<S>(ws: &mut S, read_only: bool)
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    if let (false, Some((cols, rows))) = (read_only, own_size()) {
+        let resize = json!({ "type": "resize", "cols": cols, "rows": rows });
+        let _ = ws.send(Message::text(resize.to_string())).await;
     }
 }
