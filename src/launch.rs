@@ -34,6 +34,9 @@ pub const MAX_ENV_VARS: usize = 64;
 pub const MAX_ENV_BYTES: usize = 32 * 1024;
 /// Size of one read from the PTY.
 const READ_CHUNK: usize = 16 * 1024;
+/// Longest the output of a session waits for room in the store's queue before it goes on
+/// without it (a disk that stalls must not freeze terminals).
+const STORE_STALL: Duration = Duration::from_secs(1);
 /// After the process exits, output still buffered in the PTY is read for at most this long
 /// (background jobs may keep the terminal open; they get SIGHUP when it closes).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
@@ -267,7 +270,17 @@ pub(crate) async fn supervise(session: Arc<Session>, mut child: Child, shared: A
         tokio::select! {
             read = pty.read(&mut buf) => match read {
                 Ok(0) => break,
-                Ok(n) => session.push_output(&buf[..n], &shared.store),
+                Ok(n) => {
+                    if !session.push_output(&buf[..n], &shared.store)
+                        && !session.wait_for_store(&shared.store, STORE_STALL).await
+                    {
+                        log::warn!(
+                            "session {}: the store took no output for {STORE_STALL:?}; \
+                             going on without it (stored history will have a hole)",
+                            session.id
+                        );
+                    }
+                }
                 Err(e) => {
                     log::warn!("session {}: reading the terminal failed: {e}", session.id);
                     break;

@@ -171,11 +171,13 @@ impl Session {
     }
 
     /// Appends PTY output: into the ring, offered to the store, then readers are woken.
-    pub(crate) fn push_output(&self, data: &[u8], store: &Store) {
-        let end = {
+    /// Returns `false` when the store's queue had no room for all of it: the caller then waits
+    /// for room ([`Session::wait_for_store`]) before reading more.
+    pub(crate) fn push_output(&self, data: &[u8], store: &Store) -> bool {
+        let (end, queued) = {
             let mut out = lock(&self.output);
             let Some(ring) = out.ring.as_mut() else {
-                return;
+                return true;
             };
             let start = ring.end();
             ring.write(data);
@@ -188,10 +190,35 @@ impl Session {
             } else {
                 self.offer_backlog(&mut out, store);
             }
-            end
+            (end, out.offered == end)
         };
         self.last_activity.store(now_ms(), Ordering::Relaxed);
         self.tail.send_modify(|t| t.end = end);
+        queued
+    }
+
+    /// Waits until the store's queue takes what the last reads left over, for at most `limit`.
+    /// The caller does not read the PTY meanwhile, so the program is slowed to what the disk
+    /// can take (every byte stays in history) instead of bytes being dropped; a store stalled
+    /// for longer than `limit` costs a hole in stored history, never a frozen terminal.
+    pub(crate) async fn wait_for_store(&self, store: &Store, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let room = store.room();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let mut out = lock(&self.output);
+                self.offer_backlog(&mut out, store);
+                let caught_up = out.ring.as_ref().is_none_or(|r| out.offered == r.end());
+                if caught_up {
+                    return true;
+                }
+            }
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                return false;
+            }
+        }
     }
 
     /// The bytes not yet handed to the store, from the ring, as `(start, bytes, end)`. What the

@@ -102,6 +102,8 @@ struct Shared {
     dropped_bytes: AtomicU64,
     /// Output bytes queued for the writer and not yet taken by it.
     in_flight: AtomicU64,
+    /// Signalled each time the writer takes output from the queue (room for more).
+    space: tokio::sync::Notify,
     commits: AtomicU64,
 }
 
@@ -187,6 +189,11 @@ impl Store {
             self.shared.in_flight.fetch_sub(len, Ordering::AcqRel);
         }
         sent
+    }
+
+    /// Resolves when the writer next takes output from its queue.
+    pub fn room(&self) -> tokio::sync::futures::Notified<'_> {
+        self.shared.space.notified()
     }
 
     /// Counts output that will never reach the store (reported in [`Health`]).

@@ -135,6 +135,7 @@ impl Writer {
             Msg::Output { seq, start, data } => {
                 let len = data.len() as u64;
                 self.shared.in_flight.fetch_sub(len, Ordering::AcqRel);
+                self.shared.space.notify_waiters();
                 if self.append(seq, start, data) {
                     self.flush(conn);
                 }
