@@ -16,6 +16,11 @@
 //! HTTP/1.1 over `std::net::TcpStream`), on the same machine as the server: like PEERS.md's
 //! measurements of ttyd and terminado, client and server share the cores.
 
+#[path = "drain.rs"]
+mod drain;
+
+use drain::{MB, raw_drain};
+use lanterm::pty::SpawnSpec;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -25,14 +30,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use lanterm::pty::SpawnSpec;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-const MB: f64 = 1_000_000.0;
 const RUNS: usize = 3;
 /// Size of each single-client workload.
 const FLOOD: usize = 64_000_000;
@@ -322,33 +325,6 @@ async fn count_to_exit(mut ws: Ws) -> Received {
         gap,
         exit_at,
     }
-}
-
-/// Drains a PTY with nothing else, exactly as `tests/bench/engine.rs` does: the same spawn, the
-/// same 16 KiB non-blocking reads, every byte discarded. MB/s.
-async fn raw_drain(command: &str) -> f64 {
-    let spec = SpawnSpec {
-        program: "/bin/sh".into(),
-        arg0: "sh".into(),
-        args: vec!["-c".into(), command.into()],
-        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-        cwd: "/".into(),
-        cols: 80,
-        rows: 24,
-        credentials: None,
-    };
-    let start = Instant::now();
-    let (pty, mut child) = lanterm::pty::spawn(&spec).expect("spawn");
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut total = 0u64;
-    loop {
-        match pty.read(&mut buf).await.expect("read") {
-            0 => break,
-            n => total += n as u64,
-        }
-    }
-    child.wait().await.expect("wait");
-    total as f64 / start.elapsed().as_secs_f64() / MB
 }
 
 /// One client's run of a flood.

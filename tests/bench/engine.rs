@@ -12,6 +12,10 @@
 //! "disk/out" is bytes the store's writer thread passed to `write(2)` (database, WAL and
 //! checkpoints, from /proc/thread-self/io) per byte of terminal output.
 
+#[path = "drain.rs"]
+mod drain;
+
+use drain::{MB, raw_drain};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,9 +23,7 @@ use std::time::Instant;
 use lanterm::config::Config;
 use lanterm::launch::CreateRequest;
 use lanterm::manager::Manager;
-use lanterm::pty::SpawnSpec;
 
-const MB: f64 = 1_000_000.0;
 const RUNS: usize = 5;
 
 struct Workload {
@@ -34,33 +36,6 @@ struct Workload {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// Drains a PTY with nothing else: the same spawn, the same non-blocking reads of the same size
-/// as the engine's, every byte discarded. The difference to `engine_run` is the engine's cost.
-async fn raw_drain(command: &str) -> f64 {
-    let spec = SpawnSpec {
-        program: "/bin/sh".into(),
-        arg0: "sh".into(),
-        args: vec!["-c".into(), command.into()],
-        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-        cwd: "/".into(),
-        cols: 80,
-        rows: 24,
-        credentials: None,
-    };
-    let start = Instant::now();
-    let (pty, mut child) = lanterm::pty::spawn(&spec).expect("spawn");
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut total = 0u64;
-    loop {
-        match pty.read(&mut buf).await.expect("read") {
-            0 => break,
-            n => total += n as u64,
-        }
-    }
-    child.wait().await.expect("wait");
-    total as f64 / start.elapsed().as_secs_f64() / MB
 }
 
 fn config(db: &Path) -> Config {
