@@ -196,7 +196,7 @@ fn list_is_newest_first_and_filters_by_status() {
 #[test]
 fn unknown_and_malformed_ids_are_404() {
     let s = Server::start(&[]);
-    for sid in ["AAAAAAAAAAAAAAAA", "not-an-id!", "x", "%2e%2e", "a.b"] {
+    for sid in ["AAAAAAAAAAAAAAAAA", "not-an-id!", "x", "%2e%2e", "a.b"] {
         for (method, path) in [
             ("GET", format!("/api/sessions/{sid}")),
             ("DELETE", format!("/api/sessions/{sid}")),

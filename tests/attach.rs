@@ -158,7 +158,7 @@ async fn attach_refusals_are_http_errors_before_the_upgrade() {
     attach("from=1000000").assert_error(400, "bad_request");
     attach("from=abc").assert_error(400, "bad_request");
     attach("mode=rx").assert_error(400, "bad_request");
-    let path = "/api/sessions/AAAAAAAAAAAAAAAA/attach";
+    let path = "/api/sessions/AAAAAAAAAAAAAAAAA/attach";
     exchange(&s.addr, &upgrade_head(&s.addr, path), b"").assert_error(404, "not_found");
     // A WebSocket client sees the refusal as the HTTP status.
     match ws_connect(&s.addr, &format!("/api/sessions/{sid}/attach?from=6")).await {

@@ -274,7 +274,7 @@ async fn requests_are_validated() {
     }
     assert!(m.list(None).is_empty(), "nothing was created");
     assert_eq!(m.get("nope").unwrap_err().code, Code::NotFound);
-    assert_eq!(m.get("AAAAAAAAAAAAAAAA").unwrap_err().code, Code::NotFound);
+    assert_eq!(m.get("AAAAAAAAAAAAAAAAA").unwrap_err().code, Code::NotFound);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -192,9 +192,9 @@ fn without_no_auth_only_health_answers() {
     )
     .assert_error(401, "unauthorized");
     s.get("/api/events").assert_error(401, "unauthorized");
-    s.get("/api/sessions/AAAAAAAAAAAAAAAA")
+    s.get("/api/sessions/AAAAAAAAAAAAAAAAA")
         .assert_error(401, "unauthorized");
-    let path = "/api/sessions/AAAAAAAAAAAAAAAA/attach";
+    let path = "/api/sessions/AAAAAAAAAAAAAAAAA/attach";
     exchange(&s.addr, &upgrade_head(&s.addr, path), b"").assert_error(401, "unauthorized");
     s.get("/api/nothing").assert_error(401, "unauthorized");
 }
