@@ -61,6 +61,7 @@ async fn serve(config: Config) -> ExitCode {
     if config.no_auth {
         log::warn!("--no-auth: anyone who can reach the listed addresses gets a shell");
     }
+    log::debug!("browser UI: {} bytes embedded", api::ui_bytes());
     let known = manager.list(None).len();
     log::info!(
         "lanterm {} ready on {}: database {} ({known} sessions on record)",

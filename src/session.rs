@@ -364,6 +364,23 @@ impl Session {
         Ok(info)
     }
 
+    /// Makes a full-screen program repaint (for a client that just replayed history): the
+    /// terminal's size is changed by one row and back, so the program gets SIGWINCH and redraws
+    /// at the size it had. Nobody else sees a size change.
+    pub fn redraw(&self) -> Result<()> {
+        let pty = self
+            .pty()
+            .ok_or_else(|| Error::conflict("the session is not running"))?;
+        let (cols, rows) = {
+            let t = self.tail.borrow();
+            (t.cols, t.rows)
+        };
+        let nudge = if rows < 1000 { rows + 1 } else { rows - 1 };
+        pty.resize(cols, nudge)
+            .and_then(|()| pty.resize(cols, rows))
+            .map_err(|e| Error::internal(format!("redrawing: {e}")))
+    }
+
     pub(crate) fn clients(&self) -> &AtomicU32 {
         &self.clients
     }

@@ -42,6 +42,23 @@ async fn a_resize_reaches_the_other_clients_and_the_terminal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redraw_makes_the_program_repaint_without_changing_the_size() {
+    let s = Server::start(&[]);
+    let sid = s.run("trap 'echo winch-$(stty size | tr \" \" x)' WINCH; echo ready; while :; do sleep 0.05; done");
+    // A read-only viewer may ask for a repaint too: it changes nothing but the picture.
+    let mut viewer = Client::attach(&s.addr, &sid, "from=0&mode=ro").await;
+    viewer.read_contains("ready").await;
+    viewer.send_json(json!({"type": "redraw"})).await;
+    viewer.read_contains("winch-24x80").await;
+    assert_eq!(s.session(&sid)["rows"], 24);
+    assert!(
+        viewer.texts.iter().all(|t| t["type"] != "resized"),
+        "a redraw is not a resize: {:?}",
+        viewer.texts
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_clients_see_output_but_cannot_type_or_resize() {
     let s = Server::start(&[]);
     let file = s.dir.path().join("typed.txt");

@@ -40,6 +40,8 @@ use crate::session::{Chunk, Session, now_ms};
 const FRAME: usize = 64 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(30);
 const PONG_DEADLINE_MS: u64 = 60_000;
+/// A client's redraw requests are honoured at most this often.
+const REDRAW_EVERY: Duration = Duration::from_secs(1);
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -312,9 +314,18 @@ async fn control(out: &mut Sender, c: Control) -> bool {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum ClientMsg {
-    Input { data: String },
-    Resize { cols: i64, rows: i64 },
-    Ack { offset: u64 },
+    Input {
+        data: String,
+    },
+    Resize {
+        cols: i64,
+        rows: i64,
+    },
+    Ack {
+        offset: u64,
+    },
+    /// (addition) Ask a full-screen program to repaint, after replaying history.
+    Redraw,
 }
 
 /// The reading half: input (binary or JSON), resize, ack; pongs are noted.
@@ -328,6 +339,7 @@ async fn read_client(
     last_pong: Arc<AtomicU64>,
 ) {
     let error = |code, message: String| ctl.try_send(Control::Error(code, message));
+    let mut last_redraw: Option<std::time::Instant> = None;
     while let Some(msg) = stream.next().await {
         let msg = match msg {
             Ok(m) => m,
@@ -351,6 +363,13 @@ async fn read_client(
                     .resize(session.id.as_str(), cols, rows)
                     .await
                     .map(drop),
+                // Read-only viewers may ask too (it changes nothing), once a second at most.
+                Ok(ClientMsg::Redraw)
+                    if last_redraw.is_none_or(|t| t.elapsed() >= REDRAW_EVERY) =>
+                {
+                    last_redraw = Some(std::time::Instant::now());
+                    session.redraw()
+                }
                 Ok(ClientMsg::Ack { offset }) => {
                     acks.send_modify(|a| *a = Some(a.map_or(offset, |old| old.max(offset))));
                     Ok(())

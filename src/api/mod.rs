@@ -2,6 +2,7 @@
 //! server-sent events, output downloads, health. `server` accepts connections within limits;
 //! `router` sends each request, past the [`Gate`], to the handler of its path.
 
+mod assets;
 mod attach;
 mod body;
 mod events;
@@ -22,6 +23,7 @@ use crate::auth::Gate;
 use crate::config::Config;
 use crate::manager::Manager;
 
+pub use assets::embedded_bytes as ui_bytes;
 pub use respond::Body;
 pub use server::{Listeners, bind};
 

@@ -9,7 +9,7 @@ use hyper::header::{ALLOW, HeaderValue};
 use hyper::{Method, Request};
 
 use super::respond::{self, Response};
-use super::{Api, attach, events, health, output, sessions};
+use super::{Api, assets, attach, events, health, output, sessions};
 use crate::error::{Code, Error};
 
 /// Answers one request.
@@ -18,6 +18,11 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Response {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let method = req.method().clone();
     let result = match (method.clone(), segments.as_slice()) {
+        // The UI's files: public, exact names only.
+        (Method::GET | Method::HEAD, s) if s.first() != Some(&"api") => match assets::find(&path) {
+            Some(asset) => Ok(assets::serve(asset, req.headers())),
+            None => Err(Error::not_found("no such page")),
+        },
         (Method::GET, ["api", "health"]) => {
             let authed = api.gate.check(req.headers()).is_ok();
             Ok(health::health(&api, authed))
