@@ -320,9 +320,11 @@ impl Session {
             let stored = store.read_output(self.seq, offset, max).await?;
             if !stored.data.is_empty() {
                 return Ok(if stored.start > offset {
+                    // The hole ends where the store or the ring has bytes again, whichever
+                    // comes first (the store may have been trimmed past what memory holds).
                     Chunk::Gap {
                         from: offset,
-                        to: stored.start,
+                        to: stored.start.min(oldest_in_memory),
                     }
                 } else {
                     Chunk::Data(stored.data)

@@ -212,6 +212,47 @@ async fn history_cap_keeps_only_the_newest_output() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_ends_where_memory_still_holds_the_output() {
+    // The store trims in whole 64 KiB chunks, so right after a burst it may keep less than the
+    // ring does: a reader from 0 must meet a gap that ends at the ring's oldest byte, then get
+    // everything from there, not jump to where the store's chunks start.
+    let dir = TempDir::new("gap-ring");
+    // Commits every 48 KiB: the chunk holding the trim point starts before it and goes, so the
+    // store keeps less than the ring.
+    let flags = [
+        "--history-bytes",
+        "64KiB",
+        "--flush-interval",
+        "1h",
+        "--flush-bytes",
+        "48KiB",
+    ];
+    let m = engine(&dir.db(), &flags);
+    let info = m
+        .create(command(
+            "stty raw -echo; head -c 200000 /dev/zero | tr '\\0' g; sleep 100",
+        ))
+        .await
+        .unwrap();
+    let session = m.session(info.id.as_str()).unwrap();
+    let mut tail = session.watch();
+    tokio::time::timeout(TIMEOUT, tail.wait_for(|t| t.end >= 200_000))
+        .await
+        .unwrap()
+        .unwrap();
+    m.store().flush().await.unwrap();
+    let oldest = 200_000 - lanterm::ring::RING_CAPACITY as u64;
+    assert_eq!(m.get(info.id.as_str()).unwrap().history_start, oldest);
+    match session.read_at(m.store(), 0, 1024).await.unwrap() {
+        Chunk::Gap { from: 0, to } => assert_eq!(to, oldest, "the gap skips bytes memory holds"),
+        other => panic!("expected a gap, got {other:?}"),
+    }
+    let rest = read_until(&m, &session, oldest, |o| o.len() as u64 >= 200_000 - oldest).await;
+    assert!(rest.iter().all(|&b| b == b'g'));
+    m.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn global_cap_bounds_all_sessions_together() {
     let dir = TempDir::new("global");
     let m = engine(&dir.db(), &["--store-max-bytes", "1MiB"]);
