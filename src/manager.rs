@@ -335,6 +335,7 @@ async fn start(shared: &Arc<Shared>, id: SessionId, plan: Plan) -> Result<Sessio
         output_bytes: 0,
         history_start: 0,
         clients: 0,
+        last_output_at: None,
         seq: shared.next_seq.fetch_add(1, Ordering::Relaxed),
     };
     // The record is queued before any output, so the store never sees output of an unknown

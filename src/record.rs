@@ -72,6 +72,8 @@ pub struct SessionInfo {
     pub history_start: u64,
     /// WebSocket clients attached now.
     pub clients: u32,
+    /// (addition) When the session last produced output, if it has since the service started.
+    pub last_output_at: Option<Timestamp>,
     /// The store's key for the session (not part of the contract).
     #[serde(skip)]
     pub seq: i64,

@@ -4,12 +4,13 @@
 //! readers follow the output at their own offsets with [`Session::read_at`], which serves from
 //! the ring, then from the store, and says `Gap` only for bytes that are truly gone.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use tokio::sync::watch;
 
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::pty::Pty;
@@ -64,6 +65,8 @@ pub struct Session {
     pub(crate) reaped: AtomicBool,
     /// Milliseconds since [`epoch`] of the last output or client detach (for the idle limit).
     last_activity: AtomicU64,
+    /// Wall-clock second of the last output (0: none since the service started).
+    last_output: AtomicI64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -120,6 +123,7 @@ impl Session {
             stop_requested: AtomicBool::new(false),
             reaped: AtomicBool::new(!running),
             last_activity: AtomicU64::new(now_ms()),
+            last_output: AtomicI64::new(0),
         })
     }
 
@@ -130,6 +134,8 @@ impl Session {
         info.output_bytes = tail.end;
         info.history_start = self.history_start();
         info.clients = self.clients.load(Ordering::Relaxed);
+        let last = self.last_output.load(Ordering::Relaxed);
+        info.last_output_at = (last > 0).then_some(Timestamp(last));
         info
     }
 
@@ -193,6 +199,8 @@ impl Session {
             (end, out.offered == end)
         };
         self.last_activity.store(now_ms(), Ordering::Relaxed);
+        self.last_output
+            .store(Timestamp::now().0, Ordering::Relaxed);
         self.tail.send_modify(|t| t.end = end);
         queued
     }

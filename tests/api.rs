@@ -74,6 +74,8 @@ fn create_answers_201_with_the_whole_session_object() {
         "output_bytes",
         "history_start",
         "clients",
+        // (addition, documented in docs/PROTOCOL.md) the time of the last output
+        "last_output_at",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "{session}");
@@ -86,6 +88,7 @@ fn create_answers_201_with_the_whole_session_object() {
     );
     assert_eq!(session["name"], "build");
     assert_eq!(session["status"], "running");
+    assert_eq!(session["last_output_at"], json!(null), "no output yet");
     assert_eq!(session["command"], "sleep 600");
     assert_eq!(session["cwd"], "/");
     assert_eq!(session["user"], "root");

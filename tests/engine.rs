@@ -86,6 +86,10 @@ async fn input_reaches_the_program_and_login_shell_environment_is_set() {
     m.input(id, b"hello\r").await.unwrap();
     let end = wait_exit(&m, id).await;
     assert_eq!(end.status, Status::Completed);
+    assert!(
+        end.last_output_at.is_some_and(|t| t >= end.created_at),
+        "{end:?}"
+    );
     let out = read_all(&m, &m.session(id).unwrap()).await;
     let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
         .unwrap()

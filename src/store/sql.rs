@@ -79,6 +79,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Vec<Loaded>> {
             output_bytes: r.get::<_, i64>(14)? as u64,
             history_start: r.get::<_, i64>(15)? as u64,
             clients: 0,
+            last_output_at: None,
         }))
     })?;
     let mut loaded = Vec::new();
