@@ -1,0 +1,461 @@
+// The terminal view: the TermView class. It attaches to a session over a WebSocket, resumes
+// by offset after a loss, acknowledges rendered output (flow control), asks for a redraw
+// after the replay, follows the window's and the font's size, and shows the status.
+
+import { api, sessionPath } from './api.js';
+import { copySelection } from './clipboard.js';
+import { $ } from './dom.js';
+import { MAX_FONT, MIN_FONT, baseFontSize, fontFor, metrics } from './fonts.js';
+import { exitText, toast } from './format.js';
+import { applyMods, keyData, resetMods } from './keys.js';
+import { openTerminal, suppressReplayQueries } from './screen.js';
+import { setupTouchScroll } from './touch.js';
+
+const encoder = new TextEncoder();
+
+export class TermView {
+  constructor(id, ro) {
+    this.id = id;
+    this.ro = ro;
+    this.destroyed = false;
+    this.state = 'connecting';
+    this.received = null; // offset received up to (null before the first `attached`)
+    this.rendered = 0; // offset rendered up to
+    this.acked = 0;
+    this.ackTimer = 0;
+    this.ws = null;
+    this.gen = 0;
+    this.attached = false;
+    this.ended = false;
+    this.backoff = 250;
+    this.retryTimer = 0;
+    this.session = null;
+    this.serverSize = null;
+    this.replayTarget = 0;
+    this.replaying = false;
+    this.redrawSent = true;
+    this.layoutQueued = false;
+    this.disposers = [];
+
+    this.el = $('#terminal');
+    this.el.textContent = '';
+    const { term, fit } = openTerminal(this.el, ro);
+    this.term = term;
+    this.fit = fit;
+
+    term.onData((data) => this.onInput(data));
+    term.onBinary((data) => {
+      if (this.ro || this.ended) return;
+      const bytes = new Uint8Array(data.length);
+      for (let i = 0; i < data.length; i++) bytes[i] = data.charCodeAt(i) & 0xff;
+      this.send(bytes);
+    });
+    term.attachCustomKeyEventHandler((e) => this.onKey(e));
+    suppressReplayQueries(term, () => this.replaying);
+
+    this.applyModeUi();
+    this.updateDownload();
+    this.setState('connecting', 'connecting…');
+
+    // layout: window, the terminal's box, and the fonts
+    const observer = new ResizeObserver(() => this.queueLayout());
+    observer.observe(this.el);
+    this.disposers.push(() => observer.disconnect());
+    const onResize = () => this.queueLayout();
+    window.addEventListener('resize', onResize);
+    this.disposers.push(() => window.removeEventListener('resize', onResize));
+    if (document.fonts && document.fonts.ready) document.fonts.ready.then(() => this.queueLayout());
+
+    // come back quickly after the network or the phone wakes up
+    const wake = () => {
+      if (this.destroyed || this.ended || this.ws || document.visibilityState !== 'visible') return;
+      this.backoff = 250;
+      this.connect();
+    };
+    window.addEventListener('online', wake);
+    document.addEventListener('visibilitychange', wake);
+    this.disposers.push(() => {
+      window.removeEventListener('online', wake);
+      document.removeEventListener('visibilitychange', wake);
+    });
+
+    this.disposers.push(setupTouchScroll(this.el, term));
+
+    this.layout();
+    term.focus();
+    this.connect();
+  }
+
+  destroy() {
+    this.destroyed = true;
+    this.gen++;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.ackTimer);
+    if (this.ws) {
+      try {
+        this.ws.close(1000, 'bye');
+      } catch {
+        /* ignore */
+      }
+    }
+    this.ws = null;
+    for (const d of this.disposers) d();
+    this.term.dispose();
+    this.el.textContent = '';
+    resetMods();
+  }
+
+  setMode(ro) {
+    if (ro === this.ro) return;
+    this.ro = ro;
+    this.term.options.disableStdin = ro || this.ended;
+    this.applyModeUi();
+    this.queueLayout();
+    if (this.ended) return;
+    // reattach in the new mode from the offset we hold
+    this.gen++;
+    clearTimeout(this.retryTimer);
+    if (this.ws) {
+      try {
+        this.ws.close(1000, 'bye');
+      } catch {
+        /* ignore */
+      }
+    }
+    this.ws = null;
+    this.attached = false;
+    this.backoff = 250;
+    this.setState('connecting', 'connecting…');
+    this.connect();
+  }
+
+  applyModeUi() {
+    const view = $('#term-view');
+    view.classList.toggle('ro', this.ro);
+    $('#mode').hidden = !this.ro;
+    $('#mode').textContent = this.ro ? 'read-only' : '';
+    const t = $('#ro-toggle');
+    t.setAttribute('aria-pressed', String(this.ro));
+    t.title = this.ro ? 'Read-only: switch to read-write' : 'Switch to read-only viewing (a shareable link)';
+    t.classList.toggle('active', this.ro);
+    $('#keybar').hidden = this.ro || this.ended;
+  }
+
+  updateDownload() {
+    const a = $('#download');
+    a.href = `${sessionPath(this.id)}/output?format=text`;
+    const name = ((this.session && this.session.name) || this.id).replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
+    a.setAttribute('download', `lanterm-${name || this.id}.txt`);
+  }
+
+  setState(state, text) {
+    this.state = state;
+    const el = $('#status');
+    el.dataset.state = state;
+    el.textContent = text;
+  }
+
+  // ------------------------------------------------------------ connection
+
+  connect() {
+    if (this.destroyed || this.ended) return;
+    clearTimeout(this.retryTimer);
+    const gen = ++this.gen;
+    const q = new URLSearchParams();
+    if (this.received !== null) q.set('from', String(this.received));
+    q.set('mode', this.ro ? 'ro' : 'rw');
+    const url = new URL(`${sessionPath(this.id)}/attach?${q}`, location.href);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.hash = '';
+    let ws;
+    try {
+      ws = new WebSocket(url.href);
+    } catch {
+      this.retry();
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    this.attached = false;
+    ws.onmessage = (ev) => {
+      if (gen === this.gen) this.onMessage(ev);
+    };
+    ws.onclose = (ev) => {
+      if (gen === this.gen) this.onClose(ev);
+    };
+  }
+
+  onMessage(ev) {
+    if (typeof ev.data === 'string') {
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      this.onControl(msg);
+      return;
+    }
+    if (!this.attached) return;
+    const bytes = new Uint8Array(ev.data);
+    if (bytes.length === 0) return;
+    this.received += bytes.length;
+    const end = this.received;
+    this.term.write(bytes, () => this.onRendered(end));
+  }
+
+  onControl(msg) {
+    switch (msg.type) {
+      case 'attached':
+        this.onAttached(msg);
+        break;
+      case 'gap': {
+        if (!this.attached) return;
+        const n = msg.to - msg.from;
+        this.received = msg.to;
+        const end = this.received;
+        this.term.write(`\r\n\x1b[2m[… ${n} bytes not kept …]\x1b[22m\r\n`, () => this.onRendered(end));
+        break;
+      }
+      case 'resized':
+        this.serverSize = { cols: msg.cols, rows: msg.rows };
+        if (this.session) {
+          this.session.cols = msg.cols;
+          this.session.rows = msg.rows;
+        }
+        if (this.ro) this.queueLayout();
+        break;
+      case 'exit':
+        this.session = msg.session || this.session;
+        this.ended = true;
+        this.term.options.disableStdin = true;
+        this.applyModeUi();
+        this.setState('exited', exitText(this.session));
+        break;
+      case 'error':
+        toast(`${msg.code ? `${msg.code}: ` : ''}${msg.message || 'error'}`, 4000);
+        break;
+      default:
+        break;
+    }
+  }
+
+  onAttached(msg) {
+    const s = msg.session || {};
+    const first = this.received === null;
+    const offset = Number(msg.offset) || 0;
+    if (!first && offset > this.received) {
+      const n = offset - this.received;
+      this.term.write(`\r\n\x1b[2m[… ${n} bytes not kept …]\x1b[22m\r\n`);
+    }
+    this.received = offset;
+    if (first || this.rendered > offset) this.rendered = offset;
+    this.attached = true;
+    this.backoff = 250;
+    this.session = s;
+    this.serverSize = s.cols && s.rows ? { cols: s.cols, rows: s.rows } : null;
+    $('#term-name').textContent = s.name || this.id;
+    $('#term-name').title = s.command ? s.command : 'login shell';
+    document.title = `${s.name || this.id} · lanterm`;
+    this.updateDownload();
+    if (s.status && s.status !== 'running') {
+      this.setState('connected', 'replaying…');
+    } else {
+      this.setState('connected', 'connected');
+    }
+    // after the replay, ask the server to make full-screen programs repaint
+    this.replayTarget = Number(s.output_bytes) || 0;
+    this.redrawSent = false;
+    this.replaying = this.replayTarget > this.rendered;
+    this.layout();
+    if (!this.replaying) this.redraw();
+  }
+
+  onRendered(end) {
+    if (end > this.rendered) this.rendered = end;
+    this.scheduleAck();
+    if (!this.redrawSent && this.rendered >= this.replayTarget) {
+      this.replaying = false;
+      this.redraw();
+    }
+  }
+
+  redraw() {
+    this.replaying = false;
+    if (this.redrawSent) return;
+    this.redrawSent = true;
+    if (this.session && this.session.status === 'running' && !this.ended) this.sendJson({ type: 'redraw' });
+  }
+
+  scheduleAck() {
+    if (!this.isOpen()) return;
+    if (this.rendered - this.acked >= 65536) {
+      this.sendAck();
+    } else if (!this.ackTimer && this.rendered > this.acked) {
+      this.ackTimer = setTimeout(() => {
+        this.ackTimer = 0;
+        this.sendAck();
+      }, 50);
+    }
+  }
+
+  sendAck() {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = 0;
+    if (this.rendered <= this.acked || !this.isOpen()) return;
+    this.acked = this.rendered;
+    this.sendJson({ type: 'ack', offset: this.rendered });
+  }
+
+  onClose(ev) {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = 0;
+    this.ws = null;
+    const wasAttached = this.attached;
+    this.attached = false;
+    if (this.destroyed || this.ended) return;
+    this.setWaiting();
+    $('#status').title = ev && ev.code ? `connection closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})` : '';
+    if (wasAttached) this.retry();
+    else this.diagnose();
+  }
+
+  // The attach was refused before it started: find out why (the WebSocket API hides it).
+  async diagnose() {
+    const gen = this.gen;
+    try {
+      const data = await api('GET', sessionPath(this.id));
+      const s = data && data.session;
+      if (s && this.received !== null && s.output_bytes < this.received) {
+        // the service lost output we had already shown; continue from what it has
+        this.received = s.output_bytes;
+        this.rendered = Math.min(this.rendered, this.received);
+        this.acked = Math.min(this.acked, this.received);
+      }
+    } catch (e) {
+      if (gen !== this.gen || this.destroyed) return;
+      if (e.status === 404) {
+        this.ended = true;
+        this.term.options.disableStdin = true;
+        this.applyModeUi();
+        this.setState('exited', 'session not found');
+        return;
+      }
+      if (e.status === 401) $('#status').title = 'the service needs a login';
+    }
+    if (gen !== this.gen || this.destroyed) return;
+    this.retry();
+  }
+
+  retry() {
+    if (this.destroyed || this.ended) return;
+    clearTimeout(this.retryTimer);
+    const delay = this.backoff;
+    this.backoff = Math.min(this.backoff * 2, 5000);
+    this.setWaiting();
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  // `connecting` until the first attach succeeds, `reconnecting` after a loss
+  setWaiting() {
+    if (this.received === null) this.setState('connecting', 'connecting…');
+    else this.setState('reconnecting', 'reconnecting…');
+  }
+
+  isOpen() {
+    return this.ws && this.ws.readyState === WebSocket.OPEN && this.attached;
+  }
+
+  send(bytes) {
+    if (this.isOpen()) this.ws.send(bytes);
+  }
+
+  sendJson(obj) {
+    if (this.isOpen()) this.ws.send(JSON.stringify(obj));
+  }
+
+  // ------------------------------------------------------------ input
+
+  onInput(data, fromPaste = false) {
+    if (this.ro || this.ended) return;
+    const out = fromPaste ? data : applyMods(data);
+    // this device types: its size wins again (the last resize wins, whoever sent it)
+    this.sendResize();
+    this.send(encoder.encode(out));
+  }
+
+  sendKey(key) {
+    if (this.ro || this.ended) return;
+    const data = keyData(key, this.term.modes.applicationCursorKeysMode);
+    this.term.scrollToBottom();
+    this.onInput(data);
+  }
+
+  onKey(e) {
+    const k = e.key ? e.key.toLowerCase() : '';
+    if (e.ctrlKey && e.shiftKey && !e.altKey && !e.metaKey && (k === 'c' || k === 'v')) {
+      if (e.type === 'keydown') {
+        if (k === 'c') {
+          e.preventDefault(); // Ctrl+Shift+C would open the browser's inspector
+          copySelection(this.term);
+        }
+        // Ctrl+Shift+V: let the browser's paste event reach xterm (works on plain http too)
+      }
+      return false;
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------ size
+
+  queueLayout() {
+    if (this.layoutQueued) return;
+    this.layoutQueued = true;
+    requestAnimationFrame(() => {
+      this.layoutQueued = false;
+      if (!this.destroyed) this.layout();
+    });
+  }
+
+  layout() {
+    if (this.destroyed) return;
+    const width = this.el.clientWidth;
+    const height = this.el.clientHeight;
+    if (!width || !height) return;
+    const base = baseFontSize();
+    if (this.ro && this.serverSize) {
+      // read-only: the terminal has the session's size; shrink the font to show it whole
+      const { cols, rows } = this.serverSize;
+      let size = fontFor(width, cols, base);
+      const byHeight = Math.floor((height / (rows * metrics().h)) * 2) / 2;
+      size = Math.max(Math.min(size, byHeight), Math.min(base, MIN_FONT));
+      if (this.term.options.fontSize !== size) this.term.options.fontSize = size;
+      if (this.term.cols !== cols || this.term.rows !== rows) this.term.resize(cols, rows);
+      return;
+    }
+    const size = fontFor(width, 80, base);
+    if (this.term.options.fontSize !== size) this.term.options.fontSize = size;
+    try {
+      this.fit.fit();
+    } catch {
+      return;
+    }
+    if (!this.ro) this.sendResize();
+  }
+
+  sendResize() {
+    if (this.ro || this.ended || !this.isOpen()) return;
+    const { cols, rows } = this.term;
+    if (this.serverSize && this.serverSize.cols === cols && this.serverSize.rows === rows) return;
+    this.serverSize = { cols, rows };
+    this.sendJson({ type: 'resize', cols, rows });
+  }
+
+  changeFont(delta) {
+    const cur = this.term.options.fontSize;
+    const next = Math.max(MIN_FONT - 2, Math.min(MAX_FONT, Math.round(cur + delta)));
+    localStorage.setItem('lanterm.fontSize', String(next));
+    this.layout();
+    toast(`${next} px`, 1000);
+  }
+}
