@@ -75,6 +75,21 @@ pub struct Config {
     pub ack_window: u64,
     /// A WebSocket client that takes longer than this to accept a frame is closed (1008).
     pub client_timeout: Duration,
+    /// Origins (`scheme://host[:port]`) accepted besides the one matching `Host`.
+    pub allowed_origins: Vec<String>,
+    /// Who sessions may run as: user names, and `@login` for every regular login user.
+    pub allowed_users: Vec<String>,
+    /// Failed logins from one address before it is answered 429, and how long they count.
+    pub login_attempts: u32,
+    pub login_window: Duration,
+    /// Client addresses whose failed logins are remembered (the limiter's memory bound).
+    pub login_table: usize,
+    /// How long a login token is valid, and how many are kept (the oldest goes first).
+    pub token_lifetime: Duration,
+    pub max_tokens: usize,
+    /// Certificate chain and private key (PEM) to serve HTTPS with; both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A one-line message for people, starting with `lanterm: `; the caller prints it and exits 2.
@@ -152,6 +167,15 @@ impl Config {
             max_frame: 0,
             ack_window: 0,
             client_timeout: Duration::ZERO,
+            allowed_origins: Vec::new(),
+            allowed_users: Vec::new(),
+            login_attempts: 0,
+            login_window: Duration::ZERO,
+            login_table: 0,
+            token_lifetime: Duration::ZERO,
+            max_tokens: 0,
+            tls_cert: None,
+            tls_key: None,
         };
         for s in SETTINGS {
             if let Some(default) = s.default {
@@ -186,6 +210,11 @@ impl Config {
         }
         if cfg.db.as_os_str().is_empty() {
             cfg.db = default_db(env, euid)?;
+        }
+        match (&cfg.tls_cert, &cfg.tls_key) {
+            (Some(_), None) => return Err(fail!("--tls-cert: needs --tls-key too")),
+            (None, Some(_)) => return Err(fail!("--tls-key: needs --tls-cert too")),
+            _ => {}
         }
         Ok(cfg)
     }
@@ -272,7 +301,9 @@ pub fn help_text() -> String {
          5m, 2h, 30d (a bare number is seconds). Booleans in the environment or file: 1/0, true/false,\n\
          yes/no, on/off; as flags they take no value. Idle: no client attached and no output.\n\
          Default --db: /var/lib/lanterm/lanterm.db as root, else $XDG_STATE_HOME/lanterm/lanterm.db\n\
-         or ~/.local/state/lanterm/lanterm.db.\n",
+         or ~/.local/state/lanterm/lanterm.db.\n\
+         Lists (--allowed-origin, --allowed-users) are comma-separated. Origins: scheme://host[:port].\n\
+         Users: names, and @login for every regular login user (uid 1000 or more, a real shell).\n",
     );
     out
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use log::LevelFilter;
 
 use super::values::{
-    GIB, KIB, MIB, fmt_duration, fmt_size, parse_bool, parse_duration, parse_listen, parse_path,
-    parse_size, parse_user,
+    GIB, KIB, MIB, fmt_duration, fmt_size, parse_bool, parse_duration, parse_listen, parse_origin,
+    parse_path, parse_size, parse_user,
 };
 use super::{Config, Res};
 
@@ -31,6 +31,10 @@ pub(super) enum Kind {
     OptTime(Duration, Duration, Set<Option<Duration>>),
     /// Octal permission bits.
     Mode(Set<u32>),
+    /// Comma-separated origins (`scheme://host[:port]`); empty for none.
+    Origins(Set<Vec<String>>),
+    /// Comma-separated user names, or `@login` for every regular login user.
+    Users(Set<Vec<String>>),
 }
 
 /// One setting: `--flag`, `LANTERM_*` name, value kind, default and help.
@@ -122,6 +126,31 @@ pub(super) static SETTINGS: &[Setting] = &[
     Setting { flag: "client-timeout", env: "LANTERM_CLIENT_TIMEOUT",
         kind: Kind::Time(Duration::from_millis(100), secs(600), |c, v| c.client_timeout = v),
         default: Some("30s"), help: "stuck client limit" },
+    Setting { flag: "allowed-origin", env: "LANTERM_ALLOWED_ORIGIN",
+        kind: Kind::Origins(|c, v| c.allowed_origins = v), default: None,
+        help: "extra browser origins" },
+    Setting { flag: "allowed-users", env: "LANTERM_ALLOWED_USERS",
+        kind: Kind::Users(|c, v| c.allowed_users = v), default: Some("@login"),
+        help: "who sessions may run as" },
+    Setting { flag: "login-attempts", env: "LANTERM_LOGIN_ATTEMPTS",
+        kind: Kind::Count(1, 1000, |c, v| c.login_attempts = v as u32),
+        default: Some("10"), help: "failed logins before 429" },
+    Setting { flag: "login-window", env: "LANTERM_LOGIN_WINDOW",
+        kind: Kind::Time(secs(1), secs(86400), |c, v| c.login_window = v),
+        default: Some("15m"), help: "how long failed logins count" },
+    Setting { flag: "login-table", env: "LANTERM_LOGIN_TABLE",
+        kind: Kind::Count(16, 65536, |c, v| c.login_table = v as usize),
+        default: Some("1024"), help: "addresses tracked" },
+    Setting { flag: "token-lifetime", env: "LANTERM_TOKEN_LIFETIME",
+        kind: Kind::Time(secs(60), secs(365 * 86400), |c, v| c.token_lifetime = v),
+        default: Some("30d"), help: "how long a login lasts" },
+    Setting { flag: "max-tokens", env: "LANTERM_MAX_TOKENS",
+        kind: Kind::Count(1, 10000, |c, v| c.max_tokens = v as usize),
+        default: Some("64"), help: "logins kept at once" },
+    Setting { flag: "tls-cert", env: "LANTERM_TLS_CERT", kind: Kind::Path(|c, v| c.tls_cert = Some(v)),
+        default: None, help: "HTTPS certificates (PEM)" },
+    Setting { flag: "tls-key", env: "LANTERM_TLS_KEY", kind: Kind::Path(|c, v| c.tls_key = Some(v)),
+        default: None, help: "HTTPS private key (PEM)" },
 ];
 
 impl Kind {
@@ -137,6 +166,8 @@ impl Kind {
             Kind::Size(..) => "SIZE",
             Kind::Time(..) | Kind::OptTime(..) => "TIME",
             Kind::Mode(_) => "MODE",
+            Kind::Origins(_) => "LIST",
+            Kind::Users(_) => "LIST",
         }
     }
 
@@ -154,6 +185,8 @@ impl Kind {
             Kind::Size(..) => "a size (like 4096, 64KiB, 8MiB, 1GiB)",
             Kind::Time(..) | Kind::OptTime(..) => "a duration (like 500ms, 1s, 5m)",
             Kind::Mode(_) => "an octal file mode (like 660 or 0600)",
+            Kind::Origins(_) => "an origin (scheme://host[:port], scheme http or https)",
+            Kind::Users(_) => "a user name (1 to 32 bytes) or @login",
         };
         what.to_string()
     }
@@ -224,6 +257,23 @@ pub(super) fn apply(cfg: &mut Config, s: &Setting, origin: &str, raw: &str, appe
             check(m <= 0o777)?;
             set(cfg, m);
         }
+        Kind::Origins(set) => {
+            let mut list = Vec::new();
+            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let bad = || fail!("{origin}: {part:?} is not {}", s.kind.expected());
+                list.push(parse_origin(part).ok_or_else(bad)?);
+            }
+            set(cfg, list);
+        }
+        Kind::Users(set) => {
+            let mut list = Vec::new();
+            for part in v.split(',').map(str::trim) {
+                let bad = || fail!("{origin}: {part:?} is not {}", s.kind.expected());
+                let ok = part == "@login" || parse_user(part).is_some_and(|u| !u.starts_with('@'));
+                list.push(ok.then(|| part.to_string()).ok_or_else(bad)?);
+            }
+            set(cfg, list);
+        }
     }
     Ok(())
 }
@@ -253,7 +303,14 @@ mod tests {
             db||is not a path
             socket-mode|999|is not an octal file mode
             socket-mode|1000|is out of range (0..=777)
-            max-clients|0|is out of range (1..=1024)";
+            max-clients|0|is out of range (1..=1024)
+            allowed-origin|pi.local|\"pi.local\" is not an origin (scheme://host[:port]
+            allowed-origin|ftp://pi.local|is not an origin
+            allowed-origin|https://pi.local/path|is not an origin
+            allowed-users|@everyone|\"@everyone\" is not a user name (1 to 32 bytes) or @login
+            allowed-users|pi,,root|\"\" is not a user name
+            login-attempts|0|is out of range (1..=1000)
+            token-lifetime|10s|is out of range (1m..=365d)";
         for case in cases.lines() {
             let mut parts = case.trim().splitn(3, '|');
             let (flag, value) = (parts.next().unwrap(), parts.next().unwrap());

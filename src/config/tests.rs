@@ -59,6 +59,38 @@ fn defaults() {
     assert_eq!((c.history_bytes, c.store_max_bytes), (8 * MIB, 256 * MIB));
     assert_eq!((c.flush_bytes, c.flush_interval), (256 * KIB, secs(1)));
     assert_eq!((c.stop_grace, c.idle_timeout), (secs(5), None));
+    assert!(c.allowed_origins.is_empty());
+    assert_eq!(c.allowed_users, ["@login"]);
+    assert_eq!((c.login_attempts, c.login_window), (10, secs(900)));
+    assert_eq!((c.token_lifetime, c.max_tokens), (secs(30 * 86400), 64));
+    assert_eq!((c.tls_cert, c.tls_key), (None, None));
+}
+
+#[test]
+fn origins_users_and_tls_pairs() {
+    let args = [
+        "--allowed-origin",
+        "https://Pi.Example:8443, http://[::1]:7700",
+    ];
+    let c = load(&args, &[]).unwrap();
+    assert_eq!(
+        c.allowed_origins,
+        ["https://pi.example:8443", "http://[::1]:7700"]
+    );
+    let c = load(&["--allowed-users", "pi, @login"], &[]).unwrap();
+    assert_eq!(c.allowed_users, ["pi", "@login"]);
+    fails(
+        &["--tls-cert", "/c.pem"],
+        &[],
+        "lanterm: --tls-cert: needs --tls-key",
+    );
+    fails(
+        &["--tls-key", "/k.pem"],
+        &[],
+        "lanterm: --tls-key: needs --tls-cert",
+    );
+    let c = load(&["--tls-cert", "/c.pem", "--tls-key", "/k.pem"], &[]).unwrap();
+    assert_eq!(c.tls_key.as_deref(), Some(Path::new("/k.pem")));
 }
 
 #[test]

@@ -32,6 +32,27 @@ pub(super) fn parse_user(s: &str) -> Option<String> {
     ok.then(|| s.to_string())
 }
 
+/// A browser origin, `http://` or `https://` then a host (name, IPv4 or `[IPv6]`) and an
+/// optional port, with nothing after it; returned lowercased, as browsers send it.
+pub fn parse_origin(s: &str) -> Option<String> {
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))?;
+    let host_ok = |h: &str| {
+        !h.is_empty()
+            && h.len() <= 253
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+    };
+    let port_ok = |p: &str| p.parse::<u16>().is_ok_and(|n| n > 0);
+    let ok = match rest.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => host_ok(host) && port_ok(port),
+        _ => host_ok(rest),
+    };
+    ok.then_some(lower)
+}
+
 pub(super) fn parse_bool(s: &str) -> Option<bool> {
     match s.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
