@@ -19,7 +19,7 @@ impl SessionId {
     /// A fresh id from `/dev/urandom`.
     pub fn random() -> std::io::Result<SessionId> {
         let mut raw = [0u8; 13];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut raw)?;
+        random_bytes(&mut raw)?;
         let mut s = String::with_capacity(ID_LEN);
         // The first 62 symbols of the alphabet are letters and digits.
         s.push(char::from(ALPHABET[usize::from(raw[12]) % 62]));
@@ -43,6 +43,12 @@ impl SessionId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Fills `buf` from the kernel's random source (`/dev/urandom`, which never blocks once the
+/// system is up and is what `getrandom(2)` reads too).
+pub fn random_bytes(buf: &mut [u8]) -> std::io::Result<()> {
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
 }
 
 impl fmt::Display for SessionId {

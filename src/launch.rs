@@ -51,6 +51,9 @@ pub struct CreateRequest {
     pub cols: Option<i64>,
     pub rows: Option<i64>,
     pub env: Option<BTreeMap<String, String>>,
+    /// Who asked (set by the API from the caller, never read from the body).
+    #[serde(skip)]
+    pub created_by: Option<String>,
 }
 
 /// A request that passed every check, ready to start.
@@ -60,6 +63,7 @@ pub(crate) struct Plan {
     pub cwd: PathBuf,
     pub account: Account,
     pub spec: SpawnSpec,
+    pub created_by: Option<String>,
 }
 
 /// Checks a terminal dimension from outside: `1..=1000`.
@@ -182,6 +186,7 @@ impl Plan {
             cwd,
             account,
             spec,
+            created_by: req.created_by,
         })
     }
 }

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         }
         Some("serve") => &args[1..],
         Some(cmd @ ("ls" | "new" | "attach")) => return lanterm::client::run(cmd, &args[1..]),
+        Some("passwd") => return lanterm::passwd::run(&args[1..]),
         Some("--version" | "-V" | "version") => {
             println!("lanterm {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;

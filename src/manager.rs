@@ -102,8 +102,12 @@ impl Manager {
     /// Opens the store, loads the sessions it knows (any still `running` become `lost`) and
     /// starts the idle watcher. Call within a tokio runtime.
     pub fn start(config: &Config) -> std::result::Result<Manager, String> {
-        let policy = Policy::for_this_process(config.default_user.clone(), config.allow_root)
-            .map_err(|e| e.message)?;
+        let policy = Policy::for_this_process(
+            config.default_user.clone(),
+            config.allow_root,
+            config.allowed_users.clone(),
+        )
+        .map_err(|e| e.message)?;
         let (store, loaded) = Store::open(StoreConfig {
             path: config.db.clone(),
             history_bytes: config.history_bytes,
@@ -336,6 +340,7 @@ async fn start(shared: &Arc<Shared>, id: SessionId, plan: Plan) -> Result<Sessio
         history_start: 0,
         clients: 0,
         last_output_at: None,
+        created_by: plan.created_by,
         seq: shared.next_seq.fetch_add(1, Ordering::Relaxed),
     };
     // The record is queued before any output, so the store never sees output of an unknown

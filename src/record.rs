@@ -74,6 +74,8 @@ pub struct SessionInfo {
     pub clients: u32,
     /// (addition) When the session last produced output, if it has since the service started.
     pub last_output_at: Option<Timestamp>,
+    /// (addition) Who asked for the session: how they logged in and from where.
+    pub created_by: Option<String>,
     /// The store's key for the session (not part of the contract).
     #[serde(skip)]
     pub seq: i64,

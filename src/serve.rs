@@ -8,6 +8,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::api::{self, Api};
+use crate::auth::Gate;
 use crate::config::Config;
 use crate::manager::Manager;
 
@@ -56,10 +57,23 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let gate = match Gate::open(&config) {
+        Ok(g) => g,
+        Err(e) => {
+            log::error!("cannot open the login records: {e}");
+            manager.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let api = Api::new(&config, manager.clone(), stop_rx);
+    let api = Api::new(&config, manager.clone(), gate, stop_rx);
     if config.no_auth {
         log::warn!("--no-auth: anyone who can reach the listed addresses gets a shell");
+    }
+    if !config.no_auth
+        && let Err(e) = api.gate.first_start(&listeners.addresses()).await
+    {
+        log::error!("cannot prepare the first-run setup link: {e}");
     }
     log::debug!("browser UI: {} bytes embedded", api::ui_bytes());
     let known = manager.list(None).len();

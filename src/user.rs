@@ -42,11 +42,17 @@ pub struct Policy {
     pub service: Account,
     pub default_user: Option<String>,
     pub allow_root: bool,
+    /// `--allowed-users`: names, and `@login` for every regular login user.
+    pub allowed: Vec<String>,
 }
 
 impl Policy {
     /// The rules for this process, as `default_user` and `allow_root` settings say.
-    pub fn for_this_process(default_user: Option<String>, allow_root: bool) -> Result<Policy> {
+    pub fn for_this_process(
+        default_user: Option<String>,
+        allow_root: bool,
+        allowed: Vec<String>,
+    ) -> Result<Policy> {
         let uid = Uid::effective();
         let user = User::from_uid(uid)
             .map_err(|e| Error::internal(format!("looking up uid {uid}: {e}")))?
@@ -59,6 +65,7 @@ impl Policy {
             service: Account::from_user(user),
             default_user,
             allow_root,
+            allowed,
         })
     }
 
@@ -82,7 +89,8 @@ impl Policy {
                 "sessions as root are not allowed (start the service with --allow-root)",
             ));
         }
-        if account.uid == self.service.uid {
+        if account.uid == self.service.uid && !account.uid.is_root() {
+            // Not root: the service's own user is the only one possible, whatever the list.
             return Ok((account, None));
         }
         if !self.service.uid.is_root() {
@@ -90,6 +98,16 @@ impl Policy {
                 "this service runs as {0} and can only start sessions as {0}, not as {1}",
                 self.service.name, account.name
             )));
+        }
+        if !account.uid.is_root() && !self.permits(&account) {
+            return Err(Error::bad_request(format!(
+                "sessions as {} are not allowed here (allowed: {}; see --allowed-users)",
+                account.name,
+                self.allowed.join(", ")
+            )));
+        }
+        if account.uid == self.service.uid {
+            return Ok((account, None));
         }
         let cname = CString::new(account.name.as_bytes())
             .map_err(|_| Error::bad_request("user names cannot contain NUL"))?;
@@ -101,6 +119,28 @@ impl Policy {
             groups,
         };
         Ok((account, Some(credentials)))
+    }
+}
+
+impl Policy {
+    /// Whether `--allowed-users` lets sessions run as `account` (root is `--allow-root`'s).
+    fn permits(&self, account: &Account) -> bool {
+        self.allowed
+            .iter()
+            .any(|a| *a == account.name || (a == "@login" && account.is_login_user()))
+    }
+}
+
+impl Account {
+    /// A regular login user: uid 1000 up to (not including) 60000, as Debian's `login.defs`
+    /// allots them, with a shell that lets one log in.
+    pub fn is_login_user(&self) -> bool {
+        let uid = self.uid.as_raw();
+        let shell = self.shell.to_string_lossy();
+        (1000..60000).contains(&uid)
+            && !shell.ends_with("/nologin")
+            && !shell.ends_with("/false")
+            && !shell.is_empty()
     }
 }
 
@@ -123,7 +163,8 @@ mod tests {
     use super::*;
 
     fn policy(default_user: Option<&str>, allow_root: bool) -> Policy {
-        Policy::for_this_process(default_user.map(str::to_owned), allow_root).unwrap()
+        let login = vec!["@login".to_string()];
+        Policy::for_this_process(default_user.map(str::to_owned), allow_root, login).unwrap()
     }
 
     #[test]
@@ -142,6 +183,32 @@ mod tests {
         let (account, creds) = p.resolve(Some(&me)).unwrap();
         assert_eq!(account.uid, Uid::effective());
         assert!(creds.is_none());
+    }
+
+    #[test]
+    fn allowed_users_means_login_users_and_names() {
+        let account = |uid: u32, shell: &str| Account {
+            name: "u".into(),
+            uid: Uid::from_raw(uid),
+            gid: Gid::from_raw(uid),
+            home: "/home/u".into(),
+            shell: shell.into(),
+        };
+        assert!(account(1000, "/bin/bash").is_login_user());
+        assert!(!account(999, "/bin/bash").is_login_user(), "system user");
+        assert!(!account(65534, "/bin/sh").is_login_user(), "nobody");
+        assert!(!account(1001, "/usr/sbin/nologin").is_login_user());
+        assert!(!account(1001, "/bin/false").is_login_user());
+        let mut p = policy(None, false);
+        p.allowed = vec!["u".into()];
+        assert!(p.permits(&account(5, "/usr/sbin/nologin")), "named");
+        p.allowed = vec!["@login".into()];
+        assert!(!p.permits(&account(5, "/bin/sh")));
+        if Uid::effective().is_root() {
+            // daemon (uid 1) exists on every Debian system and is not a login user.
+            let err = p.resolve(Some("daemon")).unwrap_err();
+            assert!(err.message.contains("--allowed-users"), "{err}");
+        }
     }
 
     #[test]

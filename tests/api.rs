@@ -76,6 +76,8 @@ fn create_answers_201_with_the_whole_session_object() {
         "clients",
         // (addition, documented in docs/PROTOCOL.md) the time of the last output
         "last_output_at",
+        // (addition) who asked for the session: how they logged in, and from where
+        "created_by",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected, "{session}");

@@ -175,31 +175,6 @@ async fn a_second_client_over_max_clients_gets_429() {
 }
 
 #[test]
-fn without_no_auth_only_health_answers() {
-    let s = Server::start_with_auth(&[]);
-    let r = s.get("/api/health");
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        r.json(),
-        json!({"status": "ok"}),
-        "no details without credentials"
-    );
-    s.get("/api/sessions").assert_error(401, "unauthorized");
-    s.send(
-        "POST",
-        "/api/sessions",
-        Some(json!({"command": "true", "cwd": "/"})),
-    )
-    .assert_error(401, "unauthorized");
-    s.get("/api/events").assert_error(401, "unauthorized");
-    s.get("/api/sessions/AAAAAAAAAAAAAAAAA")
-        .assert_error(401, "unauthorized");
-    let path = "/api/sessions/AAAAAAAAAAAAAAAAA/attach";
-    exchange(&s.addr, &upgrade_head(&s.addr, path), b"").assert_error(401, "unauthorized");
-    s.get("/api/nothing").assert_error(401, "unauthorized");
-}
-
-#[test]
 fn no_auth_on_a_public_address_is_refused_with_status_2() {
     let dir = TempDir::new("noauth");
     let out = Command::new(BIN)

@@ -1,12 +1,14 @@
 //! The network API of `../shared/API.md` on hyper: REST for sessions, a WebSocket to attach,
 //! server-sent events, output downloads, health. `server` accepts connections within limits;
-//! `router` sends each request, past the [`Gate`], to the handler of its path.
+//! `router` sends each request, past the [`Gate`], to the handler of its path; `login` holds
+//! the login endpoints.
 
 mod assets;
 mod attach;
 mod body;
 mod events;
 mod health;
+mod login;
 mod output;
 mod query;
 mod respond;
@@ -54,10 +56,15 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(config: &Config, manager: Manager, shutdown: watch::Receiver<bool>) -> Arc<Api> {
+    pub fn new(
+        config: &Config,
+        manager: Manager,
+        gate: Gate,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Api> {
         Arc::new(Api {
             manager,
-            gate: Gate::new(config.no_auth),
+            gate,
             limits: Limits {
                 max_body: config.max_body,
                 max_clients: config.max_clients,

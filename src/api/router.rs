@@ -1,5 +1,6 @@
 //! Routing: method and path to handler, with the access gate in front of everything but
-//! `GET /api/health`. Unknown paths are 404 and known paths with the wrong method 405 (the
+//! the public parts (`GET /api/health`, `POST /api/login`, `POST /api/password`, which checks
+//! for itself, and the UI's files). Unknown paths are 404 and known paths with the wrong method 405 (the
 //! message says which methods it takes), both in the contract's JSON error shape.
 
 use std::sync::Arc;
@@ -9,11 +10,12 @@ use hyper::header::{ALLOW, HeaderValue};
 use hyper::{Method, Request};
 
 use super::respond::{self, Response};
-use super::{Api, assets, attach, events, health, output, sessions};
+use super::{Api, assets, attach, events, health, login, output, sessions};
+use crate::auth::{Caller, Peer};
 use crate::error::{Code, Error};
 
-/// Answers one request.
-pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Response {
+/// Answers one request from `peer`.
+pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: Peer) -> Response {
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let method = req.method().clone();
@@ -24,12 +26,14 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Response {
             None => Err(Error::not_found("no such page")),
         },
         (Method::GET, ["api", "health"]) => {
-            let authed = api.gate.check(req.headers()).is_ok();
+            let authed = api.gate.knows(&method, req.headers(), peer).await;
             Ok(health::health(&api, authed))
         }
-        _ => match api.gate.check(req.headers()) {
+        (Method::POST, ["api", "login"]) => login::login(&api, req, peer).await,
+        (Method::POST, ["api", "password"]) => login::password(&api, req, peer).await,
+        _ => match api.gate.admit(&method, req.headers(), peer).await {
             Err(e) => Err(e),
-            Ok(()) => route(&api, method, &segments, req).await,
+            Ok(caller) => route(&api, method, &segments, req, caller).await,
         },
     };
     result.unwrap_or_else(|e| {
@@ -49,11 +53,13 @@ async fn route(
     method: Method,
     segments: &[&str],
     req: Request<Incoming>,
+    caller: Caller,
 ) -> Result<Response, Error> {
     let m = &api.manager;
     match (method, segments) {
+        (Method::POST, ["api", "logout"]) => login::logout(api, &caller).await,
         (Method::GET, ["api", "sessions"]) => sessions::list(m, req.uri().query()),
-        (Method::POST, ["api", "sessions"]) => sessions::create(api, req).await,
+        (Method::POST, ["api", "sessions"]) => sessions::create(api, req, &caller).await,
         (Method::GET, ["api", "sessions", id]) => sessions::get(m, id),
         (Method::PATCH, ["api", "sessions", id]) => sessions::rename(api, id, req).await,
         (Method::DELETE, ["api", "sessions", id]) => sessions::delete(m, id).await,
@@ -73,6 +79,7 @@ async fn route(
 fn allowed_methods(path: &[&str]) -> Option<&'static str> {
     Some(match path {
         ["api", "health"] | ["api", "events"] => "GET",
+        ["api", "login" | "logout" | "password"] => "POST",
         ["api", "sessions"] => "GET, POST",
         ["api", "sessions", _] => "GET, PATCH, DELETE",
         ["api", "sessions", _, "input" | "resize" | "stop"] => "POST",

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
 
 use super::{Api, router};
+use crate::auth::Peer;
 use crate::config::{Config, Listen};
 
 /// After shutdown begins, open connections get this long to finish what they are doing.
@@ -124,9 +125,9 @@ pub async fn serve(api: Arc<Api>, listeners: Listeners) {
 async fn accept_loop(api: Arc<Api>, listener: Listener, permits: Arc<Semaphore>) {
     loop {
         let accepted = match &listener {
-            Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+            Listener::Tcp(l) => l.accept().await.map(|(s, addr)| {
                 let _ = s.set_nodelay(true); // keystrokes and echoes go out at once
-                Conn::Tcp(s)
+                Conn::Tcp(s, addr)
             }),
             Listener::Unix(l) => l.accept().await.map(|(s, _)| Conn::Unix(s)),
         };
@@ -146,8 +147,8 @@ async fn accept_loop(api: Arc<Api>, listener: Listener, permits: Arc<Semaphore>)
         let api = api.clone();
         tokio::spawn(async move {
             match conn {
-                Conn::Tcp(s) => serve_connection(api, s).await,
-                Conn::Unix(s) => serve_connection(api, s).await,
+                Conn::Tcp(s, addr) => serve_connection(api, s, Peer::Tcp(addr)).await,
+                Conn::Unix(s) => serve_connection(api, s, Peer::Unix).await,
             }
             drop(permit);
         });
@@ -155,7 +156,7 @@ async fn accept_loop(api: Arc<Api>, listener: Listener, permits: Arc<Semaphore>)
 }
 
 enum Conn {
-    Tcp(tokio::net::TcpStream),
+    Tcp(tokio::net::TcpStream, std::net::SocketAddr),
     Unix(tokio::net::UnixStream),
 }
 
@@ -163,13 +164,13 @@ impl Conn {
     /// Over the limit: a 503 if the socket takes it right now, then closed. No task, no buffer.
     fn refuse(self) {
         let _ = match &self {
-            Conn::Tcp(s) => s.try_write(BUSY),
+            Conn::Tcp(s, _) => s.try_write(BUSY),
             Conn::Unix(s) => s.try_write(BUSY),
         };
     }
 }
 
-async fn serve_connection<S>(api: Arc<Api>, stream: S)
+async fn serve_connection<S>(api: Arc<Api>, stream: S, peer: Peer)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -188,7 +189,7 @@ where
     let handler = api.clone();
     let service = service_fn(move |req| {
         let api = handler.clone();
-        async move { Ok::<_, std::convert::Infallible>(router::handle(api, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(router::handle(api, req, peer).await) }
     });
     let conn = builder
         .serve_connection(TokioIo::new(stream), service)

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::respond::{self, Response};
 use super::{Api, body};
+use crate::auth::Caller;
 use crate::error::Error;
 use crate::launch::CreateRequest;
 use crate::manager::{Manager, parse_stop_signal};
@@ -30,9 +31,14 @@ pub fn list(m: &Manager, query: Option<&str>) -> Result<Response, Error> {
     ))
 }
 
-pub async fn create(api: &Arc<Api>, req: Request<Incoming>) -> Result<Response, Error> {
+pub async fn create(
+    api: &Arc<Api>,
+    req: Request<Incoming>,
+    caller: &Caller,
+) -> Result<Response, Error> {
     let (_, bytes) = body::read(req, api.limits.max_body).await?;
-    let request: CreateRequest = body::json(&bytes)?;
+    let mut request: CreateRequest = body::json(&bytes)?;
+    request.created_by = Some(caller.describe());
     let info = api.manager.create(request).await?;
     Ok(respond::json(
         StatusCode::CREATED,

@@ -282,6 +282,7 @@ pub fn help_text() -> String {
          Usage:\n  \
            lanterm [serve] [SETTINGS]   run the service in the foreground\n  \
            lanterm ls | new | attach    use a running service (see lanterm ls --help)\n  \
+           lanterm passwd [--db PATH]   set the login password (one line on standard input)\n  \
            lanterm --help | --version\n\n\
          Settings (flag, environment variable, default):\n",
     );

@@ -318,6 +318,19 @@ fn wal_path(path: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// A connection of its own to the database at `path` (created private if missing, migrated),
+/// for the parts that keep small records beside the output: logins (`auth::keys`) and
+/// `lanterm passwd`. Blocking.
+pub fn connect(path: &Path) -> std::result::Result<rusqlite::Connection, String> {
+    create_private_file(path)?;
+    let mut conn =
+        rusqlite::Connection::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    schema::prepare(&mut conn).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(conn)
+}
+
 /// Creates the database's directory (0700) and file (0600) if missing: the file holds terminal
 /// output, which may include anything typed or shown. SQLite gives its WAL the same mode.
 fn create_private_file(path: &Path) -> std::result::Result<(), String> {

@@ -30,6 +30,20 @@ const MIGRATIONS: &[&str] = &[
         data    BLOB NOT NULL
     );
     CREATE UNIQUE INDEX output_by_session ON output (session, start);",
+    // 2: logins. One row holds the password's Argon2id hash; tokens are kept only as hashes.
+    //    Sessions record who asked for them.
+    "CREATE TABLE login (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        password    TEXT NOT NULL,
+        changed_at  INTEGER NOT NULL
+    );
+    CREATE TABLE tokens (
+        hash        BLOB PRIMARY KEY,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        address     TEXT NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE sessions ADD COLUMN created_by TEXT;",
 ];
 
 /// The schema version this build writes.

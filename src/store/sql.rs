@@ -50,7 +50,8 @@ fn load(conn: &Connection) -> rusqlite::Result<Vec<Loaded>> {
     let mut stmt = conn.prepare(
         "SELECT seq, id, name, status, command, cwd, user, pid, cols, rows, created_at, ended_at,
                 exit_code, exit_signal, output_bytes,
-                COALESCE((SELECT MIN(start) FROM output WHERE session = sessions.seq), output_bytes)
+                COALESCE((SELECT MIN(start) FROM output WHERE session = sessions.seq), output_bytes),
+                created_by
          FROM sessions ORDER BY seq",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -80,6 +81,7 @@ fn load(conn: &Connection) -> rusqlite::Result<Vec<Loaded>> {
             history_start: r.get::<_, i64>(15)? as u64,
             clients: 0,
             last_output_at: None,
+            created_by: r.get(16)?,
         }))
     })?;
     let mut loaded = Vec::new();
@@ -108,8 +110,9 @@ pub(super) fn total_stored(conn: &Connection) -> rusqlite::Result<u64> {
 pub(super) fn upsert(tx: &Transaction<'_>, i: &SessionInfo) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO sessions (seq, id, name, status, command, cwd, user, pid, cols, rows,
-                               created_at, ended_at, exit_code, exit_signal, output_bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                               created_at, ended_at, exit_code, exit_signal, output_bytes,
+                               created_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
          ON CONFLICT (seq) DO UPDATE SET name = ?3, status = ?4, pid = ?8, cols = ?9, rows = ?10,
              ended_at = ?12, exit_code = ?13, exit_signal = ?14, output_bytes = ?15",
     )?
@@ -129,6 +132,7 @@ pub(super) fn upsert(tx: &Transaction<'_>, i: &SessionInfo) -> rusqlite::Result<
         i.exit_code,
         i.exit_signal,
         i.output_bytes as i64,
+        i.created_by,
     ])?;
     Ok(())
 }

@@ -22,8 +22,15 @@ pub struct Events {
 
 impl Events {
     pub fn open(addr: &str) -> Events {
+        Events::open_with(addr, None)
+    }
+
+    /// Opens the stream with a bearer token.
+    pub fn open_with(addr: &str, token: Option<&str>) -> Events {
         let mut stream = connect(addr);
-        let req = format!("GET /api/events HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        let req =
+            format!("GET /api/events HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
         stream.write_all(req.as_bytes()).unwrap();
         let mut raw = Vec::new();
         let mut buf = [0u8; 4096];

@@ -23,7 +23,7 @@ mod ws;
 #[allow(unused_imports)]
 pub use events::Events;
 #[allow(unused_imports)]
-pub use ws::{Client, WsStream, ws_connect};
+pub use ws::{Client, WsStream, ws_connect, ws_connect_with};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lanterm");
 
@@ -34,6 +34,8 @@ pub struct Server {
     pub addr: String,
     pub dir: TempDir,
     log: Arc<Mutex<String>>,
+    /// A login token that [`Server::get`] and [`Server::send`] send as a bearer token.
+    pub token: Option<String>,
 }
 
 /// The address of a `... ready on http://127.0.0.1:PORT: database ...` log line.
@@ -58,15 +60,45 @@ impl Server {
         Server::spawn(false, extra)
     }
 
-    fn spawn(no_auth: bool, extra: &[&str]) -> Server {
+    /// With logins, a password set with `lanterm passwd` before the start, and a token from
+    /// `POST /api/login` in [`Server::token`].
+    pub fn start_logged_in(extra: &[&str]) -> Server {
         let dir = TempDir::new("api");
+        set_password(&dir.db(), PASSWORD);
+        let mut s = Server::spawn_in(dir, false, extra);
+        s.token = Some(s.login(PASSWORD));
+        s
+    }
+
+    /// Logs in with `password` (asserting 200) and returns the token.
+    pub fn login(&self, password: &str) -> String {
+        let body = json!({ "password": password }).to_string();
+        let headers = [("Content-Type", "application/json")];
+        let r = http(&self.addr, "POST", "/api/login", &headers, body.as_bytes());
+        assert_eq!(r.status, 200, "login: {}", r.text());
+        r.json()["token"].as_str().expect("a token").to_owned()
+    }
+
+    fn spawn(no_auth: bool, extra: &[&str]) -> Server {
+        Server::spawn_in(TempDir::new("api"), no_auth, extra)
+    }
+
+    fn spawn_in(dir: TempDir, no_auth: bool, extra: &[&str]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--allow-root"])
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .args(["--flush-interval", "50ms", "--db"])
             .arg(dir.db());
+        if !extra.contains(&"--no-allow-root") {
+            cmd.arg("--allow-root");
+        }
         if no_auth {
             cmd.arg("--no-auth");
         }
+        let extra: Vec<&str> = extra
+            .iter()
+            .copied()
+            .filter(|a| *a != "--no-allow-root")
+            .collect();
         cmd.args(extra)
             .env_clear()
             .env("HOME", "/root")
@@ -107,7 +139,15 @@ impl Server {
             addr,
             dir,
             log,
+            token: None,
         }
+    }
+
+    /// The `Authorization` header for [`Server::token`], if there is one.
+    fn auth_header(&self) -> Option<(&'static str, String)> {
+        self.token
+            .as_ref()
+            .map(|t| ("Authorization", format!("Bearer {t}")))
     }
 
     /// What the server has logged so far.
@@ -139,20 +179,22 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> Resp {
-        http(&self.addr, "GET", path, &[], b"")
+        self.send("GET", path, None)
     }
 
-    /// A request with a JSON body (`None`: no body).
+    /// A request with a JSON body (`None`: no body), with [`Server::token`] if set.
     pub fn send(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        let auth = self.auth_header();
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some((k, v)) = &auth {
+            headers.push((k, v));
+        }
         match body {
-            Some(v) => http(
-                &self.addr,
-                method,
-                path,
-                &[("Content-Type", "application/json")],
-                v.to_string().as_bytes(),
-            ),
-            None => http(&self.addr, method, path, &[], b""),
+            Some(v) => {
+                headers.push(("Content-Type", "application/json"));
+                http(&self.addr, method, path, &headers, v.to_string().as_bytes())
+            }
+            None => http(&self.addr, method, path, &headers, b""),
         }
     }
 
@@ -176,7 +218,7 @@ impl Server {
 
     /// Waits for the session to end (by its `session.exited` event) and returns its record.
     pub fn wait_exit(&self, id: &str) -> Value {
-        let mut events = Events::open(&self.addr);
+        let mut events = Events::open_with(&self.addr, self.token.as_deref());
         let now = self.session(id);
         if now["status"] != "running" {
             return now;
@@ -196,6 +238,35 @@ impl Drop for Server {
             let _ = self.terminate();
         }
     }
+}
+
+/// The password [`Server::start_logged_in`] sets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Runs `lanterm passwd --db DB` with `password` on standard input; asserts success.
+pub fn set_password(db: &std::path::Path, password: &str) {
+    let out = passwd(db, password);
+    assert!(out.status.success(), "lanterm passwd: {out:?}");
+}
+
+/// Runs `lanterm passwd --db DB` with `password` on standard input.
+pub fn passwd(db: &std::path::Path, password: &str) -> std::process::Output {
+    let mut child = Command::new(BIN)
+        .args(["passwd", "--db"])
+        .arg(db)
+        .env_clear()
+        .env("HOME", "/root")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lanterm passwd");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write the password");
+    drop(stdin);
+    child.wait_with_output().expect("wait for lanterm passwd")
 }
 
 pub fn id(session: &Value) -> String {

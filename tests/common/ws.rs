@@ -22,6 +22,24 @@ pub async fn ws_connect(addr: &str, path: &str) -> Result<WsStream, tungstenite:
     Ok(ws)
 }
 
+/// Opens a WebSocket to `path` on `addr` with extra request headers (`Origin`, `Cookie`...).
+pub async fn ws_connect_with(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<WsStream, tungstenite::Error> {
+    use tungstenite::client::IntoClientRequest;
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("ws://{addr}{path}").into_client_request()?;
+    for (k, v) in headers {
+        let name: tungstenite::http::HeaderName = k.parse().expect("header name");
+        req.headers_mut()
+            .insert(name, v.parse().expect("header value"));
+    }
+    let (ws, _) = tokio_tungstenite::client_async(req, tcp).await?;
+    Ok(ws)
+}
+
 /// An attached WebSocket client that files everything it receives: output bytes in order,
 /// text frames as JSON, and the close code if one came.
 pub struct Client {
@@ -44,7 +62,18 @@ impl Client {
     /// Attaches to a session (`query`: e.g. `from=0&mode=ro`, may be empty) and reads the
     /// `attached` frame.
     pub async fn attach(addr: &str, id: &str, query: &str) -> Client {
-        let ws = ws_connect(addr, &format!("/api/sessions/{id}/attach?{query}"))
+        Client::attach_with(addr, id, query, &[]).await
+    }
+
+    /// [`Client::attach`] with extra request headers (a bearer token, an `Origin`).
+    pub async fn attach_with(
+        addr: &str,
+        id: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> Client {
+        let path = format!("/api/sessions/{id}/attach?{query}");
+        let ws = ws_connect_with(addr, &path, headers)
             .await
             .unwrap_or_else(|e| panic!("attach {id}?{query}: {e}"));
         let mut c = Client {

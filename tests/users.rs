@@ -1,0 +1,141 @@
+//! Whom sessions run as, black-box with the real binary running as root (as CI runs it): a
+//! session for a test user has that user's uid, gid and supplementary groups (checked with
+//! `id` inside it against `id` outside), home and environment; root is refused without
+//! `--allow-root`, system users without `--allowed-users`. Skipped, saying so, when not root.
+
+mod common;
+#[path = "common/server.rs"]
+mod server;
+
+use std::process::Command;
+
+use serde_json::json;
+use server::{Server, id};
+
+/// A user and a group made for one test, removed when dropped.
+struct TestUser {
+    name: String,
+    group: String,
+}
+
+impl TestUser {
+    fn new() -> TestUser {
+        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let c = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = format!("{}-{c}", std::process::id());
+        let (name, group) = (format!("lt-user-{n}"), format!("lt-grp-{n}"));
+        run(&["groupadd", &group]);
+        run(&["useradd", "-m", "-s", "/bin/bash", "-G", &group, &name]);
+        TestUser { name, group }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").args(["-r", &self.name]).output();
+        let _ = Command::new("groupdel").arg(&self.group).output();
+    }
+}
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect(args[0]);
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+#[test]
+fn a_session_runs_as_its_user_with_their_groups_and_root_is_refused() {
+    if !is_root() {
+        eprintln!("SKIPPED: switching users needs the tests to run as root (CI does)");
+        return;
+    }
+    let user = TestUser::new();
+    let s = Server::start_logged_in(&["--no-allow-root"]);
+    let expected_id = run(&["id", &user.name]);
+    assert!(expected_id.contains(&user.group), "{expected_id}");
+    let session = s.create(json!({
+        "user": user.name,
+        "command": "id; pwd; echo \"$HOME $USER $LOGNAME $SHELL\"",
+    }));
+    assert_eq!(session["user"], user.name.as_str());
+    assert_eq!(session["created_by"], "bearer token from 127.0.0.1");
+    let sid = id(&session);
+    assert_eq!(s.wait_exit(&sid)["exit_code"], 0);
+    let out = s
+        .get(&format!("/api/sessions/{sid}/output?format=text"))
+        .text();
+    let home = format!("/home/{}", user.name);
+    assert!(
+        out.contains(expected_id.trim()),
+        "id inside: {out:?}, outside: {expected_id:?}"
+    );
+    assert!(
+        out.contains(&format!("\n{home}")),
+        "starts in the home directory: {out:?}"
+    );
+    let env = format!("{home} {0} {0} /bin/bash", user.name);
+    assert!(out.contains(&env), "{out:?}");
+
+    let root = s.send(
+        "POST",
+        "/api/sessions",
+        Some(json!({"user": "root", "command": "true"})),
+    );
+    root.assert_error(400, "bad_request");
+    assert!(root.text().contains("--allow-root"), "{}", root.text());
+    let nobody = s.send("POST", "/api/sessions", Some(json!({"command": "true"})));
+    nobody.assert_error(400, "bad_request");
+    assert!(
+        nobody.text().contains("user"),
+        "as root, say whom: {}",
+        nobody.text()
+    );
+    let system = s.send(
+        "POST",
+        "/api/sessions",
+        Some(json!({"user": "daemon", "command": "true"})),
+    );
+    system.assert_error(400, "bad_request");
+    assert!(
+        system.text().contains("--allowed-users"),
+        "{}",
+        system.text()
+    );
+}
+
+#[test]
+fn allowed_users_and_default_user_settings() {
+    if !is_root() {
+        eprintln!("SKIPPED: switching users needs the tests to run as root (CI does)");
+        return;
+    }
+    let user = TestUser::new();
+    let list = format!("{},daemon", user.name);
+    let s = Server::start_logged_in(&[
+        "--no-allow-root",
+        "--allowed-users",
+        &list,
+        "--default-user",
+        &user.name,
+    ]);
+    let session = s.create(json!({"command": "id -un"}));
+    assert_eq!(session["user"], user.name.as_str(), "--default-user");
+    let daemon = s.create(json!({"user": "daemon", "command": "id -un", "cwd": "/"}));
+    let sid = id(&daemon);
+    s.wait_exit(&sid);
+    let out = s
+        .get(&format!("/api/sessions/{sid}/output?format=text"))
+        .text();
+    // Allowed, and run the way login(1) would: through daemon's shell, which is nologin.
+    assert!(
+        out.contains("not available"),
+        "daemon's nologin shell ran: {out:?}"
+    );
+}
