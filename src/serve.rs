@@ -83,6 +83,14 @@ async fn serve(config: Config) -> ExitCode {
         listeners.addresses().join(", "),
         config.db.display()
     );
+    let watcher = api.clone();
+    let mut stopping = stop_tx.subscribe();
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        };
+        watcher.gate.watch_password_changes(stop).await;
+    });
     let server = tokio::spawn(api::serve(api, listeners));
     tokio::select! {
         _ = term.recv() => log::info!("SIGTERM: shutting down"),

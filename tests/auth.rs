@@ -423,3 +423,36 @@ async fn without_logins_only_loopback_names_and_same_origin_answer() {
     c.read_contains("open-ok").await;
     assert!(id(&s.create(json!({"command": "true", "cwd": "/"}))).len() == 17);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_login_closes_its_open_connections() {
+    let s = Server::start_logged_in(&[]);
+    let sid = s.run("echo still-here; sleep 60");
+    let other = s.login(PASSWORD);
+    let bearer = |t: &str| format!("Bearer {t}");
+    let (mine, theirs) = (bearer(s.token.as_deref().unwrap()), bearer(&other));
+    let mut kept = Client::attach_with(&s.addr, &sid, "from=0", &[("Authorization", &mine)]).await;
+    let mut ended =
+        Client::attach_with(&s.addr, &sid, "from=0", &[("Authorization", &theirs)]).await;
+    let r = http(
+        &s.addr,
+        "POST",
+        "/api/logout",
+        &[("Authorization", &theirs)],
+        b"",
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        ended.closed().await,
+        Some(1008),
+        "logged out: closed with policy"
+    );
+    // `lanterm passwd` from another process revokes everything, open connections included
+    // (the service notices within its 10 s poll).
+    let events = server::Events::open_with(&s.addr, s.token.as_deref());
+    set_password(&s.dir.db(), "yet another password");
+    let closed = tokio::time::timeout(Duration::from_secs(19), kept.closed()).await;
+    assert_eq!(closed.ok().flatten(), Some(1008), "{}", s.log());
+    let mut events = events;
+    assert!(events.ends(), "the event stream ends too");
+}

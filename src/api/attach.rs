@@ -31,6 +31,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use super::Api;
 use super::query::Query;
 use super::respond::{Body, Response};
+use crate::auth::Caller;
 use crate::error::Error;
 use crate::manager::ClientGuard;
 use crate::ring::RING_CAPACITY;
@@ -52,7 +53,12 @@ enum Control {
 }
 
 /// Checks the handshake, answers 101 and starts the client's tasks once the upgrade is done.
-pub fn upgrade(api: &Arc<Api>, id: &str, mut req: Request<Incoming>) -> Result<Response, Error> {
+pub fn upgrade(
+    api: &Arc<Api>,
+    id: &str,
+    mut req: Request<Incoming>,
+    caller: Caller,
+) -> Result<Response, Error> {
     let session = api.manager.session(id)?;
     let q = Query::parse(req.uri().query());
     let read_only = q.one_of("mode", &["rw", "ro"], "rw")? == "ro";
@@ -98,7 +104,7 @@ pub fn upgrade(api: &Arc<Api>, id: &str, mut req: Request<Incoming>) -> Result<R
                     .max_frame_size(Some(api.limits.max_frame as usize));
                 let ws =
                     Ws::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-                run(api, ws, guard, from, read_only).await;
+                run(api, ws, guard, from, read_only, caller).await;
             }
             Err(e) => log::debug!("attach: upgrade failed: {e}"),
         }
@@ -114,7 +120,14 @@ pub fn upgrade(api: &Arc<Api>, id: &str, mut req: Request<Incoming>) -> Result<R
     Ok(response)
 }
 
-async fn run(api: Arc<Api>, ws: Ws, guard: ClientGuard, from: u64, read_only: bool) {
+async fn run(
+    api: Arc<Api>,
+    ws: Ws,
+    guard: ClientGuard,
+    from: u64,
+    read_only: bool,
+    caller: Caller,
+) {
     let session = guard.session().clone();
     let (sink, stream) = ws.split();
     let (ack_tx, ack_rx) = watch::channel(None::<u64>);
@@ -126,15 +139,24 @@ async fn run(api: Arc<Api>, ws: Ws, guard: ClientGuard, from: u64, read_only: bo
         stream,
         read_only,
         ack_tx,
-        ctl_tx,
+        ctl_tx.clone(),
         last_pong.clone(),
     ));
+    // A revoked login (logout, a new password) closes the connection with 1008.
+    let login = api.clone();
+    let watcher = tokio::spawn(async move {
+        login.gate.until_revoked(&caller).await;
+        let _ = ctl_tx
+            .send(Control::Close(CloseCode::Policy, "logged out"))
+            .await;
+    });
     let mut sender = Sender {
         sink,
         timeout: api.limits.client_timeout,
     };
     send_output(&api, &session, &mut sender, from, ack_rx, ctl_rx, last_pong).await;
     reader.abort();
+    watcher.abort();
     drop(guard);
 }
 

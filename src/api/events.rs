@@ -12,6 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::Api;
 use super::respond::{self, Response};
+use crate::auth::Caller;
 use crate::error::{Code, Error};
 use crate::event::Event;
 
@@ -31,7 +32,8 @@ fn encode(event: &Event) -> Bytes {
     frame(event.name(), &data)
 }
 
-pub fn stream(api: &Arc<Api>) -> Result<Response, Error> {
+/// The stream ends when the service stops, the client goes, or `caller`'s login is revoked.
+pub fn stream(api: &Arc<Api>, caller: Caller) -> Result<Response, Error> {
     let permit = api.streams.clone().try_acquire_owned().map_err(|_| {
         Error::new(
             Code::LimitReached,
@@ -44,9 +46,13 @@ pub fn stream(api: &Arc<Api>) -> Result<Response, Error> {
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let api = api.clone();
     tokio::spawn(async move {
         let _permit = permit;
         let mut keepalive = tokio::time::interval(KEEPALIVE);
+        // One future for the whole stream: a new one each turn could miss the revocation.
+        let revoked = api.gate.until_revoked(&caller);
+        tokio::pin!(revoked);
         // The first tick is immediate: it sends the headers and an opening comment at once.
         loop {
             let chunk = tokio::select! {
@@ -58,6 +64,7 @@ pub fn stream(api: &Arc<Api>) -> Result<Response, Error> {
                 _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
                 () = super::stopping(&mut shutdown) => break,
                 () = tx.closed() => break,
+                () = &mut revoked => break,
             };
             if tx.send(chunk).await.is_err() {
                 break;

@@ -69,8 +69,8 @@ async fn route(
         (Method::GET, ["api", "sessions", id, "output"]) => {
             output::download(m, id, req.uri().query()).await
         }
-        (Method::GET, ["api", "sessions", id, "attach"]) => attach::upgrade(api, id, req),
-        (Method::GET, ["api", "events"]) => events::stream(api),
+        (Method::GET, ["api", "sessions", id, "attach"]) => attach::upgrade(api, id, req, caller),
+        (Method::GET, ["api", "events"]) => events::stream(api, caller),
         (_, path) => Err(wrong_method_or_missing(path)),
     }
 }

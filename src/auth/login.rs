@@ -124,6 +124,7 @@ impl Gate {
     pub async fn logout(&self, caller: &Caller) -> Result<(), Error> {
         if let Some(hash) = caller.token {
             self.keys(move |k| k.revoke(&hash)).await?;
+            self.logins_changed();
         }
         Ok(())
     }
@@ -173,6 +174,7 @@ impl Gate {
         if let Ok(mut s) = self.setup.lock() {
             *s = None;
         }
+        self.logins_changed();
         log::info!("password changed from {peer}; {revoked} logins revoked");
         self.issue(peer).await
     }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use hyper::header::{HOST, ORIGIN, UPGRADE};
 use hyper::{HeaderMap, Method};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::clock::Timestamp;
 use crate::config::{Config, Listen};
@@ -80,6 +80,8 @@ pub struct Caller {
     pub peer: Peer,
     /// The token used, for logout.
     token: Option<TokenHash>,
+    /// Revocations since the request was let in (see [`Gate::until_revoked`]).
+    revocations: watch::Receiver<u64>,
 }
 
 impl Caller {
@@ -108,7 +110,13 @@ pub struct Gate {
     setup: Mutex<Option<TokenHash>>,
     /// Argon2 runs one at a time: its memory is bounded, and a login flood queues here.
     hashing: Semaphore,
+    /// Bumped when logins may have been revoked (logout, a new password here or by
+    /// `lanterm passwd`): open WebSockets and event streams then check their token again.
+    revoked: watch::Sender<u64>,
 }
+
+/// How often the service looks for a password set by `lanterm passwd`.
+const PASSWORD_POLL: Duration = Duration::from_secs(10);
 
 fn unauthorized(message: impl Into<String>) -> Error {
     Error::new(Code::Unauthorized, message)
@@ -141,6 +149,7 @@ impl Gate {
             )),
             setup: Mutex::new(None),
             hashing: Semaphore::new(1),
+            revoked: watch::Sender::new(0),
         })
     }
 
@@ -173,8 +182,11 @@ impl Gate {
                 via: Via::Open,
                 peer,
                 token: None,
+                revocations: self.revoked.subscribe(),
             });
         }
+        // Subscribed before the check, so a revocation racing with it is not missed.
+        let revocations = self.revoked.subscribe();
         let (via, secret) = match presented(headers).map_err(unauthorized)? {
             Presented::Bearer(s) => (Via::Bearer, s),
             Presented::Cookie(s) => (Via::Cookie, s),
@@ -200,6 +212,7 @@ impl Gate {
             via,
             peer,
             token: Some(hash),
+            revocations,
         })
     }
 
@@ -207,6 +220,49 @@ impl Gate {
     /// who are logged in (health).
     pub async fn knows(&self, method: &Method, headers: &HeaderMap, peer: Peer) -> bool {
         self.admit(method, headers, peer).await.is_ok()
+    }
+
+    /// Resolves once `caller`'s login has been revoked (never for callers without a token):
+    /// what long-lived connections wait on, to close when their login ends.
+    pub async fn until_revoked(&self, caller: &Caller) {
+        let Some(hash) = caller.token else {
+            return std::future::pending().await;
+        };
+        let mut changes = caller.revocations.clone();
+        while changes.changed().await.is_ok() {
+            let live = self
+                .keys(move |k| k.token_valid(&hash, Timestamp::now()))
+                .await;
+            if matches!(live, Ok(false)) {
+                return;
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// Tells open connections to check their logins again.
+    fn logins_changed(&self) {
+        self.revoked.send_modify(|n| *n += 1);
+    }
+
+    /// Notices changes made by `lanterm passwd` from another process (a few reads a minute,
+    /// no writes), until `stop` resolves.
+    pub async fn watch_password_changes(&self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut last = self.keys(Keys::password).await.ok().flatten();
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(PASSWORD_POLL) => {}
+                () = &mut stop => return,
+            }
+            let now = self.keys(Keys::password).await.ok().flatten();
+            // Each hash has a fresh salt, so any new password differs, even in the same second.
+            if now != last {
+                last = now;
+                log::info!("the password was changed by lanterm passwd: every login is revoked");
+                self.logins_changed();
+            }
+        }
     }
 
     /// An `Origin`, when present (or `required`), must be this service's own or allowed.

@@ -88,6 +88,23 @@ impl Events {
         }
     }
 
+    /// Reads (and drops) events until the server ends the stream; `false` if it is still open
+    /// after [`TIMEOUT`].
+    pub fn ends(&mut self) -> bool {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
     /// The next event for which `f` holds, skipping others.
     pub fn next_where(&mut self, f: impl Fn(&str, &Value) -> bool) -> (String, Value) {
         loop {
