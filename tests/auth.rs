@@ -63,6 +63,13 @@ fn without_credentials_only_health_login_and_the_page_answer() {
     );
     let page = s.get("/");
     assert_eq!(page.status, 200, "the login page loads");
+    // Not to be framed by another site (clickjacking), nor to leak a setup link as Referer.
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert!(
+        page.header("content-security-policy")
+            .is_some_and(|p| p.contains("frame-ancestors 'none'"))
+    );
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
     let a = "AAAAAAAAAAAAAAAAA";
     let endpoints = [
         ("GET", "/api/sessions".to_string()),

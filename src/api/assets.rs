@@ -3,9 +3,15 @@
 //! They are public (the login page needs them) and hold no secrets.
 
 use hyper::header::{
-    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH,
-    VARY,
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, HeaderMap,
+    HeaderValue, IF_NONE_MATCH, VARY,
 };
+
+/// The page's Content-Security-Policy. `ws:`/`wss:` because Safari before 15.4 does not count
+/// a same-origin WebSocket as `'self'`.
+const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; font-src 'self' data:; connect-src 'self' ws: wss:; manifest-src 'self'; \
+frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 use hyper::{Response as HttpResponse, StatusCode};
 
 use super::respond::{Body, Response};
@@ -63,6 +69,14 @@ pub fn serve(asset: &'static Asset, request: &HeaderMap) -> Response {
             "no-cache"
         }),
     );
+    if asset.content_type.starts_with("text/html") {
+        // Scripts and styles from our own files only (xterm.js sets inline styles), no framing
+        // by other sites (clickjacking a terminal), connections back to this service only.
+        h.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_POLICY),
+        );
+    }
     if !fresh {
         h.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
         if asset.gzip {
@@ -103,5 +117,7 @@ mod tests {
         let r = serve(page, &HeaderMap::new());
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[CACHE_CONTROL], "no-cache");
+        let csp = r.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, HeaderValue};
+use hyper::header::{ALLOW, HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
 use hyper::{Method, Request};
 
 use super::respond::{self, Response};
@@ -36,7 +36,7 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: Peer) -> Respon
             Ok(caller) => route(&api, method, &segments, req, caller).await,
         },
     };
-    result.unwrap_or_else(|e| {
+    let mut response = result.unwrap_or_else(|e| {
         let mut r = respond::error(&e);
         if e.code == Code::MethodNotAllowed
             && let Some(allowed) = allowed_methods(&segments)
@@ -45,7 +45,17 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: Peer) -> Respon
                 .insert(ALLOW, HeaderValue::from_static(allowed));
         }
         r
-    })
+    });
+    harden(response.headers_mut());
+    response
+}
+
+/// Headers every answer carries: no MIME sniffing, no framing by other sites, and no
+/// `Referer` (a setup link's token must not travel to a site a terminal link points at).
+fn harden(h: &mut hyper::HeaderMap) {
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
 }
 
 async fn route(
