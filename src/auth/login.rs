@@ -43,25 +43,12 @@ impl Gate {
         token::clear_cookie(self.secure)
     }
 
-    /// Runs Argon2 (`f`) on a blocking thread, after waiting for the one hashing permit.
+    /// Runs Argon2 (`f`) on the password thread, waiting at most [`HASH_QUEUE_WAIT`] for it.
     async fn hash_work<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
-        let permit = tokio::time::timeout(HASH_QUEUE_WAIT, self.hashing.acquire())
-            .await
-            .map_err(|_| {
-                Error::new(
-                    Code::Unavailable,
-                    "too many logins at once, try again in a few seconds",
-                )
-            })?
-            .map_err(|_| Error::internal("the password checker is closed"))?;
-        let out = tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| Error::internal(format!("checking the password: {e}")))?;
-        drop(permit);
-        Ok(out)
+        self.hasher.run(HASH_QUEUE_WAIT, f).await
     }
 
     /// Asks the limiter about an attempt from `peer`: 429 while it is locked out; else how long

@@ -8,10 +8,11 @@
 //! elsewhere cannot reach the service by rebinding its own name to 127.0.0.1.
 //!
 //! Parts: `credentials` (parsing), `token` (making and hashing tokens, cookies), `password`
-//! (Argon2id), `keys` (the records in the database), `limiter` (failed logins per address),
+//! (Argon2id) and `hasher` (the thread it runs on), `keys` (the records in the database), `limiter` (failed logins per address),
 //! `origin` (the `Origin`/`Host` rules), `login` (logging in and out, setting the password).
 
 mod credentials;
+mod hasher;
 mod keys;
 mod limiter;
 mod login;
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use hyper::header::{HOST, ORIGIN, UPGRADE};
 use hyper::{HeaderMap, Method};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::clock::Timestamp;
 use crate::config::{Config, Listen};
@@ -108,8 +109,9 @@ pub struct Gate {
     limiter: Mutex<limiter::Limiter>,
     /// The first-run setup token's hash, while no password is set.
     setup: Mutex<Option<TokenHash>>,
-    /// Argon2 runs one at a time: its memory is bounded, and a login flood queues here.
-    hashing: Semaphore,
+    /// Argon2 runs one at a time on its own thread: its memory is bounded, and a login flood
+    /// queues here.
+    hasher: hasher::Hasher,
     /// Bumped when logins may have been revoked (logout, a new password here or by
     /// `lanterm passwd`): open WebSockets and event streams then check their token again.
     revoked: watch::Sender<u64>,
@@ -148,7 +150,7 @@ impl Gate {
                 config.login_window,
             )),
             setup: Mutex::new(None),
-            hashing: Semaphore::new(1),
+            hasher: hasher::Hasher::start()?,
             revoked: watch::Sender::new(0),
         })
     }
