@@ -1,6 +1,6 @@
 //! A real `lanterm serve` for black-box tests, and the clients that talk to it: a tiny HTTP/1.1
-//! client over `std::net::TcpStream`, a server-sent events reader, and (in `ws.rs`) a WebSocket
-//! client that files what it receives. Every wait has a deadline ([`TIMEOUT`]); nothing sleeps
+//! client over `std::net::TcpStream`, a server-sent events reader, (in `ws.rs`) a WebSocket
+//! client that files what it receives, and (in `probe.rs`) raw probes for hostile input. Every wait has a deadline ([`TIMEOUT`]); nothing sleeps
 //! blindly.
 #![allow(dead_code)]
 
@@ -18,10 +18,14 @@ use crate::common::{TIMEOUT, TempDir};
 
 #[path = "events.rs"]
 mod events;
+#[path = "probe.rs"]
+mod probe;
 #[path = "ws.rs"]
 mod ws;
 #[allow(unused_imports)]
 pub use events::Events;
+#[allow(unused_imports)]
+pub use probe::*;
 #[allow(unused_imports)]
 pub use ws::{Client, WsStream, ws_connect};
 
