@@ -41,6 +41,8 @@ async fn bad_json_of_every_kind_is_400() {
         b"null",
         b"[]",
         b"[\"n\", \"true\", \"/\"]",
+        // Every field by position: serde would fill the struct from it.
+        b"[\"n\", \"true\", \"/\", null, 80, 24, null]",
         b"\"a string\"",
         b"42",
         deep_open.as_bytes(),
@@ -126,9 +128,11 @@ async fn bad_json_of_every_kind_is_400() {
     for (method, tail, body) in [
         ("PATCH", "", json!({"name": 1})),
         ("PATCH", "", json!({"name": null})),
+        ("PATCH", "", json!(["x"])),
         ("PATCH", "", json!({"name": "a\u{7f}"})),
         ("POST", "/input", json!({"data": 1})),
         ("POST", "/input", json!({"data": null})),
+        ("POST", "/input", json!(["x"])),
         ("POST", "/stop", json!({"signal": 9})),
         ("POST", "/stop", json!({"signal": "9"})),
         ("POST", "/stop", json!({"signal": "KILL\u{0}"})),
@@ -166,6 +170,7 @@ async fn bad_resize_values_over_rest_are_400_and_change_nothing() {
         json!({"rows": 24}),
         json!({}),
         json!(null),
+        json!([80, 24]),
         json!("80x24"),
     ] {
         let r = s.send("POST", &path, Some(bad.clone()));

@@ -55,13 +55,37 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Parses a JSON body; an empty body counts as `{}` (every field of our requests is optional
-/// or checked by the handler).
+/// Parses a JSON body, which must be an object; an empty body counts as `{}` (every field of
+/// our requests is optional or checked by the handler). serde would also fill a struct from an
+/// array, field by field in declaration order: that is not part of the API, so it is refused.
 pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        bytes
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    let bytes = match start.map(|i| bytes[i]) {
+        None => b"{}".as_slice(),
+        Some(b'{') => bytes,
+        Some(_) => return Err(Error::bad_request("the body must be a JSON object")),
     };
     serde_json::from_slice(bytes).map_err(|e| Error::bad_request(format!("invalid JSON body: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Two {
+        a: Option<String>,
+        b: Option<i64>,
+    }
+
+    #[test]
+    fn only_objects_fill_a_request() {
+        let two: Two = json(b" \n ").unwrap();
+        assert!(two.a.is_none() && two.b.is_none());
+        let two: Two = json(b" {\"a\": \"x\", \"b\": 2}").unwrap();
+        assert_eq!((two.a.as_deref(), two.b), (Some("x"), Some(2)));
+        for bad in [&b"[\"x\", 2]"[..], b"null", b"\"x\"", b"2", b"{", b"\xff"] {
+            assert!(json::<Two>(bad).is_err(), "{bad:?}");
+        }
+    }
 }
