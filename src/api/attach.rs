@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use hyper::Request;
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper::upgrade::Upgraded;
-use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::json;
@@ -24,17 +23,18 @@ use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use super::Api;
 use super::query::Query;
-use super::respond::{Body, Response};
+use super::respond::Response;
 use crate::error::Error;
 use crate::manager::ClientGuard;
 use crate::ring::RING_CAPACITY;
 use crate::session::{Chunk, Session, now_ms};
+
+mod handshake;
 
 /// Output bytes per binary frame at most.
 const FRAME: usize = 64 * 1024;
@@ -71,18 +71,9 @@ pub fn upgrade(api: &Arc<Api>, id: &str, mut req: Request<Incoming>) -> Result<R
             .saturating_sub(RING_CAPACITY as u64)
             .max(info.history_start),
     };
-    let headers = req.headers();
-    let is_ws = headers
-        .get(UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let key = headers
-        .get(SEC_WEBSOCKET_KEY)
-        .map(|k| derive_accept_key(k.as_bytes()));
-    let (true, Some(accept)) = (is_ws, key) else {
-        return Err(Error::bad_request(
-            "this endpoint is a WebSocket: send Upgrade: websocket and Sec-WebSocket-Key",
-        ));
+    let accept = match handshake::check(&req) {
+        Ok(accept) => accept,
+        Err(refusal) => return Ok(*refusal),
     };
     let guard = api.manager.attach(id, api.limits.max_clients)?;
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -103,15 +94,7 @@ pub fn upgrade(api: &Arc<Api>, id: &str, mut req: Request<Incoming>) -> Result<R
             Err(e) => log::debug!("attach: upgrade failed: {e}"),
         }
     });
-    let mut response = hyper::Response::new(Body::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = response.headers_mut();
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        h.insert(SEC_WEBSOCKET_ACCEPT, v);
-    }
-    Ok(response)
+    Ok(handshake::switching(&accept))
 }
 
 async fn run(api: Arc<Api>, ws: Ws, guard: ClientGuard, from: u64, read_only: bool) {

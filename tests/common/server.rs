@@ -1,7 +1,7 @@
 //! A real `lanterm serve` for black-box tests, and the clients that talk to it: a tiny HTTP/1.1
 //! client over `std::net::TcpStream`, a server-sent events reader, (in `ws.rs`) a WebSocket
-//! client that files what it receives, and (in `probe.rs`) raw probes for hostile input. Every wait has a deadline ([`TIMEOUT`]); nothing sleeps
-//! blindly.
+//! client that files what it receives, and (in `probe.rs`) raw probes for hostile input. Every
+//! wait has a deadline ([`TIMEOUT`]); nothing sleeps blindly.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -20,6 +20,8 @@ use crate::common::{TIMEOUT, TempDir};
 mod events;
 #[path = "probe.rs"]
 mod probe;
+#[path = "rawws.rs"]
+pub mod rawws;
 #[path = "ws.rs"]
 mod ws;
 #[allow(unused_imports)]
