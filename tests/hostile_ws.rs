@@ -8,6 +8,7 @@ mod common;
 #[path = "common/server.rs"]
 mod server;
 
+use server::rawws::{BINARY, CONTINUATION, End, PING, RawWs, TEXT, encode};
 use server::{Client, Server, assert_serving, exchange, raw};
 
 /// A handshake for `path` with these header lines (besides `Host`).
@@ -77,4 +78,108 @@ async fn broken_handshakes_are_refused_before_the_upgrade() {
     assert_eq!(s.session(&sid)["clients"], 0);
     Client::attach(a, &sid, "").await;
     assert_serving(&s, 1).await;
+}
+
+/// Opens a raw client on `sid` and reads its `attached` frame.
+fn attach_raw(s: &Server, sid: &str) -> RawWs {
+    let mut ws = RawWs::open(&s.addr, &format!("/api/sessions/{sid}/attach?from=0"));
+    ws.text("attached");
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_that_break_the_protocol_close_with_the_right_code() {
+    let s = Server::start(&["--max-frame", "4KiB"]);
+    let sid = s.run("cat");
+    let big = vec![b'a'; 8 * 1024];
+    let half = vec![b'a'; 3 * 1024];
+    type Send = Box<dyn Fn(&mut RawWs)>;
+    let cases: Vec<(&str, Send, u16)> = vec![
+        (
+            "text over --max-frame",
+            Box::new(move |w| w.send(TEXT, &big)),
+            1009,
+        ),
+        (
+            "fragments over --max-frame",
+            Box::new(move |w| {
+                w.frame(false, BINARY, &half, true);
+                w.frame(false, CONTINUATION, &half, true);
+                w.frame(true, CONTINUATION, &half, true);
+            }),
+            1009,
+        ),
+        (
+            "invalid UTF-8 text",
+            Box::new(|w| w.send(TEXT, b"{\"type\":\"\xff\xfe\"}")),
+            1007,
+        ),
+        (
+            "UTF-8 split badly across fragments",
+            Box::new(|w| {
+                w.frame(false, TEXT, b"ok \xe2\x82", true);
+                w.frame(true, CONTINUATION, b"x", true);
+            }),
+            1007,
+        ),
+        (
+            "unmasked",
+            Box::new(|w| w.frame(true, BINARY, b"hi\n", false)),
+            1002,
+        ),
+        ("reserved opcode", Box::new(|w| w.send(0x3, b"x")), 1002),
+        (
+            "reserved control opcode",
+            Box::new(|w| w.send(0xB, b"x")),
+            1002,
+        ),
+        (
+            "reserved bits",
+            Box::new(|w| {
+                let mut f = encode(true, BINARY, b"x", true);
+                f[0] |= 0x40;
+                let _ = w.write_raw(&f);
+            }),
+            1002,
+        ),
+        (
+            "continuation first",
+            Box::new(|w| w.send(CONTINUATION, b"x")),
+            1002,
+        ),
+        (
+            "new message inside a fragmented one",
+            Box::new(|w| {
+                w.frame(false, TEXT, b"{", true);
+                w.send(BINARY, b"x");
+            }),
+            1002,
+        ),
+        (
+            "fragmented ping",
+            Box::new(|w| w.frame(false, PING, b"x", true)),
+            1002,
+        ),
+        (
+            "ping over 125 bytes",
+            Box::new(|w| w.send(PING, &[b'p'; 126])),
+            1002,
+        ),
+    ];
+    for (what, send, code) in cases {
+        let mut ws = attach_raw(&s, &sid);
+        send(&mut ws);
+        assert_eq!(ws.end(), End::Close(code), "{what}");
+        assert!(ws.bytes.is_empty(), "{what}: nothing reached cat");
+    }
+    assert_eq!(s.session(&sid)["status"], "running");
+    assert_eq!(s.session(&sid)["clients"], 0);
+    let mut c = Client::attach(&s.addr, &sid, "from=0").await;
+    c.send_bytes(b"after\n").await;
+    c.read_contains("after").await;
+    assert!(
+        !common::contains(&c.bytes, "aaa"),
+        "no refused frame was typed"
+    );
+    assert_serving(&s, 2).await;
 }

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
@@ -326,13 +326,14 @@ async fn read_client(
     while let Some(msg) = stream.next().await {
         let msg = match msg {
             Ok(m) => m,
-            Err(WsError::Capacity(CapacityError::MessageTooLong { .. })) => {
-                let _ = ctl
-                    .send(Control::Close(CloseCode::Size, "message too big"))
-                    .await;
-                return;
-            }
-            Err(_) => break,
+            Err(e) => match close_for(&e) {
+                // A broken frame: the client hears why, with the code RFC 6455 gives it.
+                Some((code, reason)) => {
+                    let _ = ctl.send(Control::Close(code, reason)).await;
+                    return;
+                }
+                None => break,
+            },
         };
         last_pong.store(now_ms(), Ordering::Relaxed);
         let result = match msg {
@@ -371,4 +372,19 @@ async fn read_client(
         }
     }
     let _ = ctl.send(Control::Close(CloseCode::Normal, "bye")).await;
+}
+
+/// The close code for a frame the client should not have sent; `None` when the connection is
+/// simply gone (or cannot take a close frame any more).
+fn close_for(e: &WsError) -> Option<(CloseCode, &'static str)> {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            Some((CloseCode::Size, "message too big"))
+        }
+        WsError::Utf8(_) => Some((CloseCode::Invalid, "text is not UTF-8")),
+        WsError::Protocol(p) if !matches!(p, ProtocolError::ResetWithoutClosingHandshake) => {
+            Some((CloseCode::Protocol, "protocol violation"))
+        }
+        _ => None,
+    }
 }
