@@ -8,7 +8,7 @@ mod common;
 #[path = "common/server.rs"]
 mod server;
 
-use server::rawws::{BINARY, CONTINUATION, End, PING, RawWs, TEXT, encode};
+use server::rawws::{BINARY, CLOSE, CONTINUATION, End, PING, RawWs, TEXT, encode};
 use server::{Client, Server, assert_serving, exchange, raw};
 
 /// A handshake for `path` with these header lines (besides `Host`).
@@ -164,6 +164,42 @@ async fn frames_that_break_the_protocol_close_with_the_right_code() {
             "ping over 125 bytes",
             Box::new(|w| w.send(PING, &[b'p'; 126])),
             1002,
+        ),
+        (
+            "close code 999",
+            Box::new(|w| w.send(CLOSE, &999u16.to_be_bytes())),
+            1002,
+        ),
+        (
+            "close code 1005",
+            Box::new(|w| w.send(CLOSE, &1005u16.to_be_bytes())),
+            1002,
+        ),
+        (
+            "close code 5000",
+            Box::new(|w| w.send(CLOSE, &5000u16.to_be_bytes())),
+            1002,
+        ),
+        (
+            "close with one byte",
+            Box::new(|w| w.send(CLOSE, &[3])),
+            1002,
+        ),
+        (
+            "close reason not UTF-8",
+            Box::new(|w| w.send(CLOSE, b"\x03\xe8\xff\xfe")),
+            1007,
+        ),
+        // The polite ones, for comparison: the close is answered with the same code.
+        (
+            "close 1000",
+            Box::new(|w| w.send(CLOSE, &1000u16.to_be_bytes())),
+            1000,
+        ),
+        (
+            "close 4000",
+            Box::new(|w| w.send(CLOSE, &4000u16.to_be_bytes())),
+            4000,
         ),
     ];
     for (what, send, code) in cases {

@@ -364,7 +364,8 @@ async fn read_client(
                     Ok(())
                 }
             },
-            Message::Close(_) => break,
+            // Reading on sends tungstenite's answer to the close, then ends the stream.
+            Message::Close(_) => Ok(()),
             _ => Ok(()),
         };
         if let Err(e) = result {
