@@ -8,6 +8,9 @@ mod common;
 #[path = "common/server.rs"]
 mod server;
 
+use std::time::Duration;
+
+use serde_json::json;
 use server::rawws::{BINARY, CLOSE, CONTINUATION, End, PING, RawWs, TEXT, encode};
 use server::{Client, Server, assert_serving, exchange, raw};
 
@@ -218,4 +221,130 @@ async fn frames_that_break_the_protocol_close_with_the_right_code() {
         "no refused frame was typed"
     );
     assert_serving(&s, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_and_out_of_range_messages_get_error_frames() {
+    let s = Server::start(&[]);
+    let sid = s.run("stty -echo; cat");
+    let mut c = Client::attach(&s.addr, &sid, "from=0").await;
+    let deep = format!(
+        "{{\"type\":\"ack\",\"offset\":1,\"x\":{}1{}}}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let mut bad: Vec<String> = [
+        "",
+        "null",
+        "[]",
+        "[\"input\", \"x\"]",
+        "\"input\"",
+        "{}",
+        "{\"type\": null}",
+        "{\"type\": 1}",
+        "{\"type\": \"INPUT\", \"data\": \"x\"}",
+        "{\"type\": \"exec\", \"command\": \"id\"}",
+        "{\"type\": \"input\", \"data\": 1}",
+        "{\"type\": \"input\", \"data\": null}",
+        "{\"type\": \"input\", \"data\": [\"x\"]}",
+        "{\"type\": \"ack\", \"offset\": -1}",
+        "{\"type\": \"ack\", \"offset\": 1e30}",
+        "{\"type\": \"ack\", \"offset\": \"1\"}",
+        "{\"type\": \"input\", \"data\": \"x\"",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    bad.push(deep);
+    for resize in [
+        "\"cols\": 0, \"rows\": 24",
+        "\"cols\": 1001, \"rows\": 24",
+        "\"cols\": -1, \"rows\": 24",
+        "\"cols\": 1e9, \"rows\": 24",
+        "\"cols\": 65536, \"rows\": 24",
+        "\"cols\": 4294967376, \"rows\": 24",
+        "\"cols\": \"80\", \"rows\": 24",
+        "\"cols\": 80.5, \"rows\": 24",
+        "\"cols\": null, \"rows\": 24",
+        "\"cols\": 80",
+        "\"rows\": 24",
+        "",
+    ] {
+        bad.push(format!("{{\"type\": \"resize\", {resize}}}").replace(", }", "}"));
+    }
+    for msg in &bad {
+        c.send_text(msg).await;
+        let e = c.text("error").await;
+        assert_eq!(e["code"], "bad_request", "{msg}: {e}");
+        assert!(
+            e["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{msg}: {e}"
+        );
+    }
+    // Nothing was typed, nothing resized, and the socket still works.
+    c.send_json(json!({"type": "input", "data": "typed\n"}))
+        .await;
+    c.read_contains("typed").await;
+    assert!(
+        !common::contains(&c.bytes, "x"),
+        "{:?}",
+        String::from_utf8_lossy(&c.bytes)
+    );
+    assert!(
+        c.texts.iter().all(|t| t["type"] != "resized"),
+        "{:?}",
+        c.texts
+    );
+    let session = s.session(&sid);
+    assert_eq!(
+        (session["cols"].clone(), session["rows"].clone()),
+        (json!(80), json!(24))
+    );
+    // Binary is input, also when it looks like a control message.
+    c.send_bytes(b"{\"type\":\"resize\",\"cols\":10,\"rows\":10}\n")
+        .await;
+    c.read_contains("\"cols\":10").await;
+    assert_eq!(s.session(&sid)["cols"], 80);
+    assert!(!c.ended);
+    assert_serving(&s, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_costs_bounded_memory_and_blocks_nobody() {
+    let s = Server::start(&[]);
+    let sid = s.run("cat");
+    let mut flood = attach_raw(&s, &sid);
+    let before = s.rss_kib();
+    // 100 000 pings of 125 bytes (about 13 MB) written without reading a single pong.
+    let ping = encode(true, PING, &[b'p'; 125], true);
+    let burst: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 1000)
+        .collect();
+    let mut other = Client::attach(&s.addr, &sid, "from=0").await;
+    let mut written = 0;
+    for _ in 0..100 {
+        if flood.write_raw(&burst).is_err() {
+            break; // the server gave up on this client: fine
+        }
+        written += 1;
+    }
+    // Meanwhile another client of the same session is served.
+    other.send_bytes(b"during\n").await;
+    other.read_contains("during").await;
+    let after = s.rss_kib();
+    println!("ping flood: {written}k pings written, server RSS {before} KiB -> {after} KiB");
+    assert!(
+        after < before + 8 * 1024,
+        "RSS grew from {before} to {after} KiB"
+    );
+    // The flooder gets pongs (or was closed); it never got more than it asked for.
+    match flood.next(Duration::from_secs(5)) {
+        Ok(_) | Err(End::Dropped) => {}
+        Err(e) => panic!("{e:?}"),
+    }
+    drop(flood);
+    assert_serving(&s, 4).await;
 }

@@ -338,7 +338,7 @@ async fn read_client(
         last_pong.store(now_ms(), Ordering::Relaxed);
         let result = match msg {
             Message::Binary(bytes) if !read_only => session.write_input(&bytes).await,
-            Message::Text(text) => match serde_json::from_str::<ClientMsg>(text.as_str()) {
+            Message::Text(text) => match client_msg(text.as_str()) {
                 Ok(ClientMsg::Input { data }) if !read_only => {
                     session.write_input(data.as_bytes()).await
                 }
@@ -373,6 +373,15 @@ async fn read_client(
         }
     }
     let _ = ctl.send(Control::Close(CloseCode::Normal, "bye")).await;
+}
+
+/// A control message: a JSON object with a `type` (serde would also take an array, the tag
+/// first and the fields in order, which is not part of the protocol).
+fn client_msg(text: &str) -> Result<ClientMsg, String> {
+    if !text.trim_start().starts_with('{') {
+        return Err("a message is a JSON object with a \"type\"".into());
+    }
+    serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
 /// The close code for a frame the client should not have sent; `None` when the connection is
