@@ -1,6 +1,7 @@
 //! Hostile load against the real binary: 500 idle connections (held within
 //! `--max-connections`, the rest told 503, in bounded memory), and slow clients (slowloris:
-//! heads dribbled a byte at a time) closed by their deadline while a normal client is served. The figures printed here are recorded in docs/BENCHMARKS.md ("Hostile load").
+//! heads dribbled a byte at a time; slow bodies) closed by their deadline while a normal client
+//! is served. The figures printed here are recorded in docs/BENCHMARKS.md ("Hostile load").
 
 mod common;
 #[path = "common/server.rs"]
@@ -158,4 +159,48 @@ async fn slowloris_heads_are_closed_by_the_header_timeout_and_block_nobody() {
         );
     }
     assert_serving(&s, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_are_given_up_after_the_header_timeout() {
+    const TIMEOUT_S: u64 = 2;
+    let s = Server::start(&["--header-timeout", &format!("{TIMEOUT_S}s")]);
+    let file = s.dir.path().join("typed");
+    let sid = s.run(&format!("stty -echo; cat > {}", file.display()));
+    let addr = s.addr.clone();
+    // Whole heads at once, then bodies a byte every 300 ms (and one that never sends any).
+    let head = format!(
+        "POST /api/sessions/{sid}/input HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n"
+    );
+    let mut silent = TcpStream::connect(&s.addr).unwrap();
+    silent.write_all(head.as_bytes()).unwrap();
+    let slow = std::thread::spawn(move || {
+        dribble(&addr, 50, head.as_bytes(), b'x', Duration::from_millis(300))
+    });
+    let asked = Instant::now();
+    assert_eq!(s.get("/api/health").status, 200);
+    println!(
+        "slow bodies: a normal GET /api/health took {:?}",
+        asked.elapsed()
+    );
+    let lasted = slow.join().expect("the slow clients");
+    let last_close = lasted.iter().map(|l| l.0).max().unwrap();
+    println!("slow bodies: 50 closed by {last_close:?} (--header-timeout {TIMEOUT_S}s)");
+    for (_, got) in lasted
+        .iter()
+        .chain([(Duration::ZERO, read_to_close(&mut silent))].iter())
+    {
+        let r = parse_response(got);
+        assert_eq!(r.error_code(408), "request_timeout", "{:?}", r.text());
+    }
+    // None of the partial bodies reached the terminal.
+    s.send(
+        "POST",
+        &format!("/api/sessions/{sid}/input"),
+        Some(serde_json::json!({"data": "\u{4}"})),
+    );
+    s.wait_exit(&sid);
+    assert_eq!(std::fs::read(&file).unwrap(), b"");
+    assert_serving(&s, 4).await;
 }
