@@ -132,15 +132,22 @@ async fn slowloris_heads_are_closed_by_the_header_timeout_and_block_nobody() {
             Duration::from_millis(300),
         )
     });
-    // While 200 heads trickle in, a normal client is answered, and a terminal works.
+    // While 200 heads trickle in, a normal client is answered (six times, 300 ms apart).
     std::thread::sleep(Duration::from_millis(500)); // let the slow ones get going
-    let asked = Instant::now();
-    let r = s.get("/api/health");
-    let latency = asked.elapsed();
-    assert_eq!(r.status, 200);
-    let at = asked.duration_since(started);
-    println!("slowloris: a normal GET /api/health took {latency:?} ({at:?} into the dribble)");
-    let served_by = at + latency;
+    let mut latencies = Vec::new();
+    for _ in 0..6 {
+        let asked = Instant::now();
+        assert_eq!(s.get("/api/health").status, 200);
+        latencies.push(asked.elapsed());
+        std::thread::sleep(Duration::from_millis(300)); // spread over the dribble
+    }
+    let served_by = started.elapsed() - Duration::from_millis(300);
+    latencies.sort();
+    println!(
+        "slowloris: a normal GET /api/health took {:?} to {:?} (median {:?}) in the first {:?}",
+        latencies[0], latencies[5], latencies[3], served_by
+    );
+    // And a terminal works meanwhile.
     assert_serving(&s, 2).await;
     let lasted = slow.join().expect("the slow clients");
     let first_close = lasted.iter().map(|l| l.0).min().unwrap();
@@ -153,7 +160,7 @@ async fn slowloris_heads_are_closed_by_the_header_timeout_and_block_nobody() {
     assert!(served_by < first_close, "{served_by:?} vs {first_close:?}");
     for (_, got) in &lasted {
         assert!(
-            got.is_empty() || got.starts_with(b"HTTP/1.1 408") || got.starts_with(b"HTTP/1.1 4"),
+            got.is_empty() || got.starts_with(b"HTTP/1.1 4"),
             "{:?}",
             String::from_utf8_lossy(got)
         );

@@ -33,6 +33,12 @@ pub use ws::{Client, WsStream, ws_connect};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lanterm");
 
+/// The binary [`Server`] runs: `LANTERM_TEST_BIN` when set (e.g. `target/release/lanterm`,
+/// to measure what ships), else the one cargo built for the tests.
+pub fn server_bin() -> String {
+    std::env::var("LANTERM_TEST_BIN").unwrap_or_else(|_| BIN.to_owned())
+}
+
 /// `lanterm serve` on 127.0.0.1 with a database of its own; SIGTERMed when dropped.
 pub struct Server {
     child: Option<Child>,
@@ -66,7 +72,7 @@ impl Server {
 
     fn spawn(no_auth: bool, extra: &[&str]) -> Server {
         let dir = TempDir::new("api");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(server_bin());
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--allow-root"])
             .args(["--flush-interval", "50ms", "--db"])
             .arg(dir.db());
