@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use hyper::Request;
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper::upgrade::Upgraded;
-use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::json;
@@ -23,19 +22,20 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use super::Api;
 use super::query::Query;
-use super::respond::{Body, Response};
+use super::respond::Response;
 use crate::auth::Caller;
 use crate::error::Error;
 use crate::manager::ClientGuard;
 use crate::ring::RING_CAPACITY;
 use crate::session::{Chunk, Session, now_ms};
+
+mod handshake;
 
 /// Output bytes per binary frame at most.
 const FRAME: usize = 64 * 1024;
@@ -77,18 +77,9 @@ pub fn upgrade(
             .saturating_sub(RING_CAPACITY as u64)
             .max(info.history_start),
     };
-    let headers = req.headers();
-    let is_ws = headers
-        .get(UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let key = headers
-        .get(SEC_WEBSOCKET_KEY)
-        .map(|k| derive_accept_key(k.as_bytes()));
-    let (true, Some(accept)) = (is_ws, key) else {
-        return Err(Error::bad_request(
-            "this endpoint is a WebSocket: send Upgrade: websocket and Sec-WebSocket-Key",
-        ));
+    let accept = match handshake::check(&req) {
+        Ok(accept) => accept,
+        Err(refusal) => return Ok(*refusal),
     };
     let guard = api.manager.attach(id, api.limits.max_clients)?;
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -109,15 +100,7 @@ pub fn upgrade(
             Err(e) => log::debug!("attach: upgrade failed: {e}"),
         }
     });
-    let mut response = hyper::Response::new(Body::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = response.headers_mut();
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        h.insert(SEC_WEBSOCKET_ACCEPT, v);
-    }
-    Ok(response)
+    Ok(handshake::switching(&accept))
 }
 
 async fn run(
@@ -365,18 +348,19 @@ async fn read_client(
     while let Some(msg) = stream.next().await {
         let msg = match msg {
             Ok(m) => m,
-            Err(WsError::Capacity(CapacityError::MessageTooLong { .. })) => {
-                let _ = ctl
-                    .send(Control::Close(CloseCode::Size, "message too big"))
-                    .await;
-                return;
-            }
-            Err(_) => break,
+            Err(e) => match close_for(&e) {
+                // A broken frame: the client hears why, with the code RFC 6455 gives it.
+                Some((code, reason)) => {
+                    let _ = ctl.send(Control::Close(code, reason)).await;
+                    return;
+                }
+                None => break,
+            },
         };
         last_pong.store(now_ms(), Ordering::Relaxed);
         let result = match msg {
             Message::Binary(bytes) if !read_only => session.write_input(&bytes).await,
-            Message::Text(text) => match serde_json::from_str::<ClientMsg>(text.as_str()) {
+            Message::Text(text) => match client_msg(text.as_str()) {
                 Ok(ClientMsg::Input { data }) if !read_only => {
                     session.write_input(data.as_bytes()).await
                 }
@@ -402,7 +386,8 @@ async fn read_client(
                     Ok(())
                 }
             },
-            Message::Close(_) => break,
+            // Reading on sends tungstenite's answer to the close, then ends the stream.
+            Message::Close(_) => Ok(()),
             _ => Ok(()),
         };
         if let Err(e) = result {
@@ -410,4 +395,28 @@ async fn read_client(
         }
     }
     let _ = ctl.send(Control::Close(CloseCode::Normal, "bye")).await;
+}
+
+/// A control message: a JSON object with a `type` (serde would also take an array, the tag
+/// first and the fields in order, which is not part of the protocol).
+fn client_msg(text: &str) -> Result<ClientMsg, String> {
+    if !text.trim_start().starts_with('{') {
+        return Err("a message is a JSON object with a \"type\"".into());
+    }
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+/// The close code for a frame the client should not have sent; `None` when the connection is
+/// simply gone (or cannot take a close frame any more).
+fn close_for(e: &WsError) -> Option<(CloseCode, &'static str)> {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            Some((CloseCode::Size, "message too big"))
+        }
+        WsError::Utf8(_) => Some((CloseCode::Invalid, "text is not UTF-8")),
+        WsError::Protocol(p) if !matches!(p, ProtocolError::ResetWithoutClosingHandshake) => {
+            Some((CloseCode::Protocol, "protocol violation"))
+        }
+        _ => None,
+    }
 }

@@ -6,12 +6,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use hyper::body::{Body as HttpBody, Bytes, Frame, SizeHint};
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper::{Response as HttpResponse, StatusCode};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::error::Error;
+use crate::error::{Code, Error};
 
 /// A response body: all at once, or streamed from a bounded channel (events, downloads).
 pub enum Body {
@@ -89,7 +89,13 @@ pub fn error(err: &Error) -> Response {
         },
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    with_type(status, "application/json", Body::Full(Some(bytes.into())))
+    let mut r = with_type(status, "application/json", Body::Full(Some(bytes.into())));
+    if matches!(err.code, Code::PayloadTooLarge | Code::RequestTimeout) {
+        // The rest of the body was not read: the connection cannot carry another request.
+        r.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
 }
 
 pub fn no_content() -> Response {

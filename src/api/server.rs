@@ -13,8 +13,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
-use super::{Api, router};
+use super::{Api, body, router};
 use crate::auth::Peer;
 use crate::config::{Config, Listen};
 
@@ -187,7 +188,11 @@ where
         .max_headers(limits.max_headers)
         .keep_alive(true);
     let handler = api.clone();
-    let service = service_fn(move |req| {
+    let body_time = limits.header_timeout;
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        // The body gets as long again as the head had (see `body::read`).
+        let deadline = Instant::now() + body_time;
+        req.extensions_mut().insert(body::Deadline(deadline));
         let api = handler.clone();
         async move { Ok::<_, std::convert::Infallible>(router::handle(api, req, peer).await) }
     });

@@ -116,7 +116,7 @@ pub(super) static SETTINGS: &[Setting] = &[
         default: Some("64"), help: "most header lines" },
     Setting { flag: "header-timeout", env: "LANTERM_HEADER_TIMEOUT",
         kind: Kind::Time(Duration::from_millis(100), secs(300), |c, v| c.header_timeout = v),
-        default: Some("10s"), help: "time to send a head" },
+        default: Some("10s"), help: "time to send head or body" },
     Setting { flag: "max-frame", env: "LANTERM_MAX_FRAME",
         kind: Kind::Size(KIB, 64 * MIB, |c, v| c.max_frame = v),
         default: Some("1MiB"), help: "largest WS frame" },

@@ -1,7 +1,7 @@
 //! A real `lanterm serve` for black-box tests, and the clients that talk to it: a tiny HTTP/1.1
-//! client over `std::net::TcpStream`, a server-sent events reader, and (in `ws.rs`) a WebSocket
-//! client that files what it receives. Every wait has a deadline ([`TIMEOUT`]); nothing sleeps
-//! blindly.
+//! client over `std::net::TcpStream`, a server-sent events reader, (in `ws.rs`) a WebSocket
+//! client that files what it receives, and (in `probe.rs`) raw probes for hostile input. Every
+//! wait has a deadline ([`TIMEOUT`]); nothing sleeps blindly.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,14 +18,26 @@ use crate::common::{TIMEOUT, TempDir};
 
 #[path = "events.rs"]
 mod events;
+#[path = "probe.rs"]
+mod probe;
+#[path = "rawws.rs"]
+pub mod rawws;
 #[path = "ws.rs"]
 mod ws;
 #[allow(unused_imports)]
 pub use events::Events;
 #[allow(unused_imports)]
+pub use probe::*;
+#[allow(unused_imports)]
 pub use ws::{Client, WsStream, ws_connect, ws_connect_with};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lanterm");
+
+/// The binary [`Server`] runs: `LANTERM_TEST_BIN` when set (e.g. `target/release/lanterm`,
+/// to measure what ships), else the one cargo built for the tests.
+pub fn server_bin() -> String {
+    std::env::var("LANTERM_TEST_BIN").unwrap_or_else(|_| BIN.to_owned())
+}
 
 /// `lanterm serve` on 127.0.0.1 with a database of its own; SIGTERMed when dropped.
 pub struct Server {
@@ -84,7 +96,7 @@ impl Server {
     }
 
     fn spawn_in(dir: TempDir, no_auth: bool, extra: &[&str]) -> Server {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(server_bin());
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .args(["--flush-interval", "50ms", "--db"])
             .arg(dir.db());
