@@ -23,7 +23,7 @@ mod ws;
 #[allow(unused_imports)]
 pub use events::Events;
 #[allow(unused_imports)]
-pub use ws::{Client, WsStream, ws_connect};
+pub use ws::{Client, WsStream, ws_connect, ws_over};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lanterm");
 
@@ -36,9 +36,12 @@ pub struct Server {
     log: Arc<Mutex<String>>,
 }
 
-/// The address of a `... ready on http://127.0.0.1:PORT: database ...` log line.
+/// The address of a `... ready on http[s]://127.0.0.1:PORT: database ...` log line.
 fn ready_addr(line: &str) -> Option<String> {
-    let rest = &line[line.find("ready on http://")? + "ready on http://".len()..];
+    let at = line.find("ready on http")? + "ready on http".len();
+    let rest = line[at..]
+        .strip_prefix("://")
+        .or_else(|| line[at..].strip_prefix("s://"))?;
     let colon = rest.find(':')?;
     let port: String = rest[colon + 1..]
         .chars()
@@ -48,7 +51,8 @@ fn ready_addr(line: &str) -> Option<String> {
 }
 
 impl Server {
-    /// With `--no-auth` and the given extra flags.
+    /// With `--no-auth` and the given extra flags (`--tls-cert` and `--tls-key` for HTTPS: then
+    /// `addr` is the HTTPS port and the plain-HTTP helpers below do not apply).
     pub fn start(extra: &[&str]) -> Server {
         Server::spawn(true, extra)
     }
