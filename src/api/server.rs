@@ -192,11 +192,11 @@ async fn accept_loop(
                 (Conn::Tcp(s), Some(tls)) => {
                     // The handshake holds the connection's permit, within the head's deadline.
                     if let Some(s) = tls.accept(s, api.limits.header_timeout).await {
-                        serve_connection(api, s).await;
+                        serve_connection(api, Box::new(s)).await;
                     }
                 }
-                (Conn::Tcp(s), None) => serve_connection(api, s).await,
-                (Conn::Unix(s), _) => serve_connection(api, s).await,
+                (Conn::Tcp(s), None) => serve_connection(api, Box::new(s)).await,
+                (Conn::Unix(s), _) => serve_connection(api, Box::new(s)).await,
             }
             drop(permit);
         });
@@ -218,10 +218,12 @@ impl Conn {
     }
 }
 
-async fn serve_connection<S>(api: Arc<Api>, stream: S)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+/// A connection's byte stream: TCP, unix or TLS. Boxed, so hyper's connection code is compiled
+/// once rather than once per kind of stream (it is the bulk of the HTTP side's size).
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+async fn serve_connection(api: Arc<Api>, stream: Box<dyn Io>) {
     let limits = &api.limits;
     let mut builder = http1::Builder::new();
     builder
