@@ -1,5 +1,6 @@
 //! `lanterm serve`: the engine and the network API until SIGTERM or SIGINT, then a clean stop:
-//! no new connections, attached clients told goodbye, sessions ended, output committed.
+//! no new connections, attached clients told goodbye, sessions ended, output committed. SIGHUP
+//! reloads the TLS certificate and key (and otherwise changes nothing).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -32,12 +33,13 @@ pub fn run(config: Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    let (mut term, mut int) = match (
+    let (mut term, mut int, mut hup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(t), Ok(i)) => (t, i),
-        (Err(e), _) | (_, Err(e)) => {
+        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             log::error!("cannot handle signals: {e}");
             return ExitCode::FAILURE;
         }
@@ -91,10 +93,20 @@ async fn serve(config: Config) -> ExitCode {
         };
         watcher.gate.watch_password_changes(stop).await;
     });
+    let reloader = listeners.reloader();
     let server = tokio::spawn(api::serve(api, listeners));
-    tokio::select! {
-        _ = term.recv() => log::info!("SIGTERM: shutting down"),
-        _ = int.recv() => log::info!("SIGINT: shutting down"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                log::info!("SIGTERM: shutting down");
+                break;
+            }
+            _ = int.recv() => {
+                log::info!("SIGINT: shutting down");
+                break;
+            }
+            _ = hup.recv() => reloader.reload(),
+        }
     }
     let stop = async {
         let _ = stop_tx.send(true);

@@ -102,6 +102,19 @@ fn bad_settings_exit_2_with_one_line_naming_them() {
 }
 
 /// Starts `lanterm serve` on a temporary database and waits for its ready line.
+/// Built with `--no-default-features`: no HTTPS, and the TLS settings say so.
+#[cfg(not(feature = "tls"))]
+#[test]
+fn a_build_without_tls_refuses_the_tls_settings() {
+    let args = ["serve", "--tls-cert", "/c.pem", "--tls-key", "/k.pem"];
+    let out = lanterm(&args, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "lanterm: --tls-cert: this build has no TLS support\n"
+    );
+}
+
 fn start_service(dir: &TempDir, extra_env: &[(&str, &str)]) -> (std::process::Child, Vec<String>) {
     let mut child = Command::new(BIN)
         .args(["serve", "--db"])

@@ -15,6 +15,8 @@ mod respond;
 mod router;
 mod server;
 mod sessions;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +29,7 @@ use crate::manager::Manager;
 
 pub use assets::embedded_bytes as ui_bytes;
 pub use respond::Body;
-pub use server::{Listeners, bind};
+pub use server::{Listeners, Reloader, bind};
 
 /// Limits the handlers enforce, from the configuration.
 #[derive(Debug, Clone)]

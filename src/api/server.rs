@@ -1,6 +1,11 @@
 //! Listening and connections: TCP (IPv4, IPv6) and unix sockets, at most `--max-connections`
-//! open at once (one more is told 503 and closed without a task or a buffer), hyper's HTTP/1.1
-//! with keep-alive, a deadline and size limits on request heads, and a graceful stop.
+//! open at once (one more is told 503 and closed without a task or a buffer), HTTPS on the TCP
+//! listeners when a certificate is configured (the handshake happens in the connection's task,
+//! within `--header-timeout`), hyper's HTTP/1.1 with keep-alive, a deadline and size limits on
+//! request heads, and a graceful stop.
+//!
+//! Unix sockets stay plain HTTP even with TLS on: only processes on this machine reach them
+//! (a local reverse proxy, scripts), through file permissions, so encryption adds nothing.
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::PathBuf;
@@ -15,6 +20,8 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+#[cfg(feature = "tls")]
+use super::tls::Tls;
 use super::{Api, body, router};
 use crate::auth::Peer;
 use crate::config::{Config, Listen};
@@ -32,18 +39,48 @@ enum Listener {
     Unix(UnixListener),
 }
 
-/// The bound listeners, ready to serve.
-pub struct Listeners(Vec<(Listener, String)>);
+/// The bound listeners, ready to serve, and the TLS acceptor of the TCP ones if HTTPS is on.
+pub struct Listeners {
+    list: Vec<(Listener, String)>,
+    tls: Option<Arc<Tls>>,
+}
 
 impl Listeners {
     /// Where each listener ended up (with the real port when 0 was asked for).
     pub fn addresses(&self) -> Vec<String> {
-        self.0.iter().map(|(_, a)| a.clone()).collect()
+        self.list.iter().map(|(_, a)| a.clone()).collect()
+    }
+
+    /// What SIGHUP reloads.
+    pub fn reloader(&self) -> Reloader {
+        Reloader(self.tls.clone())
     }
 }
 
-/// Binds every `--listen` address. Call within the runtime, before serving.
+/// SIGHUP's work: the certificate and key again from their files, if HTTPS is on.
+pub struct Reloader(Option<Arc<Tls>>);
+
+impl Reloader {
+    /// Reloads (on the blocking pool, as it reads files) or says there is nothing to reload.
+    pub fn reload(&self) {
+        match &self.0 {
+            Some(tls) => {
+                let tls = tls.clone();
+                tokio::task::spawn_blocking(move || tls.reload());
+            }
+            None => log::info!("SIGHUP: nothing to reload (no --tls-cert)"),
+        }
+    }
+}
+
+/// Binds every `--listen` address (and loads the TLS certificate and key, if configured).
+/// Call within the runtime, before serving.
 pub fn bind(config: &Config) -> Result<Listeners, String> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(Tls::load(cert, key)?)),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut out = Vec::new();
     for listen in &config.listen {
         let bound = match listen {
@@ -54,13 +91,13 @@ pub fn bind(config: &Config) -> Result<Listeners, String> {
                     .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
                 let local = std.local_addr().map_err(|e| format!("{addr}: {e}"))?;
                 let tcp = TcpListener::from_std(std).map_err(|e| format!("{addr}: {e}"))?;
-                (Listener::Tcp(tcp), format!("http://{local}"))
+                (Listener::Tcp(tcp), format!("{scheme}://{local}"))
             }
             Listen::Unix(path) => (Listener::Unix(bind_unix(path, config)?), listen.to_string()),
         };
         out.push(bound);
     }
-    Ok(Listeners(out))
+    Ok(Listeners { list: out, tls })
 }
 
 fn bind_unix(path: &PathBuf, config: &Config) -> Result<UnixListener, String> {
@@ -106,10 +143,11 @@ fn bind_unix(path: &PathBuf, config: &Config) -> Result<UnixListener, String> {
 pub async fn serve(api: Arc<Api>, listeners: Listeners) {
     let permits = Arc::new(Semaphore::new(api.limits.max_connections));
     let mut accepters = Vec::new();
-    for (listener, _) in listeners.0 {
+    for (listener, _) in listeners.list {
         accepters.push(tokio::spawn(accept_loop(
             api.clone(),
             listener,
+            listeners.tls.clone(),
             permits.clone(),
         )));
     }
@@ -123,7 +161,12 @@ pub async fn serve(api: Arc<Api>, listeners: Listeners) {
     let _ = tokio::time::timeout(DRAIN, permits.acquire_many(all)).await;
 }
 
-async fn accept_loop(api: Arc<Api>, listener: Listener, permits: Arc<Semaphore>) {
+async fn accept_loop(
+    api: Arc<Api>,
+    listener: Listener,
+    tls: Option<Arc<Tls>>,
+    permits: Arc<Semaphore>,
+) {
     loop {
         let accepted = match &listener {
             Listener::Tcp(l) => l.accept().await.map(|(s, addr)| {
@@ -145,11 +188,19 @@ async fn accept_loop(api: Arc<Api>, listener: Listener, permits: Arc<Semaphore>)
             conn.refuse();
             continue;
         };
-        let api = api.clone();
+        let (api, tls) = (api.clone(), tls.clone());
         tokio::spawn(async move {
-            match conn {
-                Conn::Tcp(s, addr) => serve_connection(api, s, Peer::Tcp(addr)).await,
-                Conn::Unix(s) => serve_connection(api, s, Peer::Unix).await,
+            match (conn, tls) {
+                (Conn::Tcp(s, addr), Some(tls)) => {
+                    // The handshake holds the connection's permit, within the head's deadline.
+                    if let Some(s) = tls.accept(s, api.limits.header_timeout).await {
+                        serve_connection(api, Box::new(s), Peer::Tcp(addr)).await;
+                    }
+                }
+                (Conn::Tcp(s, addr), None) => {
+                    serve_connection(api, Box::new(s), Peer::Tcp(addr)).await;
+                }
+                (Conn::Unix(s), _) => serve_connection(api, Box::new(s), Peer::Unix).await,
             }
             drop(permit);
         });
@@ -171,10 +222,12 @@ impl Conn {
     }
 }
 
-async fn serve_connection<S>(api: Arc<Api>, stream: S, peer: Peer)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+/// A connection's byte stream: TCP, unix or TLS. Boxed, so hyper's connection code is compiled
+/// once rather than once per kind of stream (it is the bulk of the HTTP side's size).
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+async fn serve_connection(api: Arc<Api>, stream: Box<dyn Io>, peer: Peer) {
     let limits = &api.limits;
     let mut builder = http1::Builder::new();
     builder
@@ -211,5 +264,29 @@ where
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(DRAIN, conn).await;
         }
+    }
+}
+
+/// A build without the `tls` feature has no TLS acceptor: no value of this type exists (the
+/// settings are refused when the configuration is loaded), so these are never called.
+#[cfg(not(feature = "tls"))]
+enum Tls {}
+
+#[cfg(not(feature = "tls"))]
+impl Tls {
+    fn load(_cert: &std::path::Path, _key: &std::path::Path) -> Result<Tls, String> {
+        Err("this build has no TLS support".to_string())
+    }
+
+    fn reload(&self) {
+        match *self {}
+    }
+
+    async fn accept(
+        &self,
+        _tcp: tokio::net::TcpStream,
+        _limit: Duration,
+    ) -> Option<tokio::net::TcpStream> {
+        match *self {}
     }
 }

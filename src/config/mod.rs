@@ -214,6 +214,9 @@ impl Config {
         match (&cfg.tls_cert, &cfg.tls_key) {
             (Some(_), None) => return Err(fail!("--tls-cert: needs --tls-key too")),
             (None, Some(_)) => return Err(fail!("--tls-key: needs --tls-cert too")),
+            (Some(_), Some(_)) if !cfg!(feature = "tls") => {
+                return Err(fail!("--tls-cert: this build has no TLS support"));
+            }
             _ => {}
         }
         Ok(cfg)

@@ -89,8 +89,14 @@ fn origins_users_and_tls_pairs() {
         &[],
         "lanterm: --tls-key: needs --tls-cert",
     );
-    let c = load(&["--tls-cert", "/c.pem", "--tls-key", "/k.pem"], &[]).unwrap();
-    assert_eq!(c.tls_key.as_deref(), Some(Path::new("/k.pem")));
+    let both = ["--tls-cert", "/c.pem", "--tls-key", "/k.pem"];
+    if cfg!(feature = "tls") {
+        let c = load(&both, &[]).unwrap();
+        assert_eq!(c.tls_key.as_deref(), Some(Path::new("/k.pem")));
+    } else {
+        let no_tls = "lanterm: --tls-cert: this build has no TLS support";
+        fails(&both, &[], no_tls);
+    }
 }
 
 #[test]

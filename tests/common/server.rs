@@ -29,7 +29,7 @@ pub use events::Events;
 #[allow(unused_imports)]
 pub use probe::*;
 #[allow(unused_imports)]
-pub use ws::{Client, WsStream, ws_connect, ws_connect_with};
+pub use ws::{Client, WsStream, ws_connect, ws_connect_with, ws_over};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lanterm");
 
@@ -50,9 +50,12 @@ pub struct Server {
     pub token: Option<String>,
 }
 
-/// The address of a `... ready on http://127.0.0.1:PORT: database ...` log line.
+/// The address of a `... ready on http[s]://127.0.0.1:PORT: database ...` log line.
 fn ready_addr(line: &str) -> Option<String> {
-    let rest = &line[line.find("ready on http://")? + "ready on http://".len()..];
+    let at = line.find("ready on http")? + "ready on http".len();
+    let rest = line[at..]
+        .strip_prefix("://")
+        .or_else(|| line[at..].strip_prefix("s://"))?;
     let colon = rest.find(':')?;
     let port: String = rest[colon + 1..]
         .chars()
@@ -62,7 +65,8 @@ fn ready_addr(line: &str) -> Option<String> {
 }
 
 impl Server {
-    /// With `--no-auth` and the given extra flags.
+    /// With `--no-auth` and the given extra flags (`--tls-cert` and `--tls-key` for HTTPS: then
+    /// `addr` is the HTTPS port and the plain-HTTP helpers below do not apply).
     pub fn start(extra: &[&str]) -> Server {
         Server::spawn(true, extra)
     }

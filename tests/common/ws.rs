@@ -1,24 +1,33 @@
 //! The WebSocket side of the black-box tests: a client for `/api/sessions/{id}/attach` that
 //! files everything it receives (output bytes in order, text frames as JSON, the close code),
-//! with a deadline on every wait.
+//! with a deadline on every wait. It runs over plain TCP or any other stream (TLS).
 #![allow(dead_code)]
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::common::TIMEOUT;
 
-pub type WsStream = WebSocketStream<tokio::net::TcpStream>;
+/// A byte stream a WebSocket runs over: TCP, or TLS over TCP.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+pub type WsStream = WebSocketStream<Box<dyn Io>>;
 
 /// Opens a WebSocket to `path` on `addr`.
 pub async fn ws_connect(addr: &str, path: &str) -> Result<WsStream, tungstenite::Error> {
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let url = format!("ws://{addr}{path}");
-    let (ws, _) = tokio_tungstenite::client_async(url, tcp).await?;
+    ws_over(Box::new(tcp), &format!("ws://{addr}{path}")).await
+}
+
+/// Opens a WebSocket to `url` over a connected `stream`.
+pub async fn ws_over(stream: Box<dyn Io>, url: &str) -> Result<WsStream, tungstenite::Error> {
+    let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
     Ok(ws)
 }
 
@@ -36,7 +45,8 @@ pub async fn ws_connect_with(
         req.headers_mut()
             .insert(name, v.parse().expect("header value"));
     }
-    let (ws, _) = tokio_tungstenite::client_async(req, tcp).await?;
+    let stream: Box<dyn Io> = Box::new(tcp);
+    let (ws, _) = tokio_tungstenite::client_async(req, stream).await?;
     Ok(ws)
 }
 
@@ -76,6 +86,11 @@ impl Client {
         let ws = ws_connect_with(addr, &path, headers)
             .await
             .unwrap_or_else(|e| panic!("attach {id}?{query}: {e}"));
+        Client::attached(ws).await
+    }
+
+    /// A client on an attach WebSocket opened some other way; reads the `attached` frame.
+    pub async fn attached(ws: WsStream) -> Client {
         let mut c = Client {
             ws,
             attached: Value::Null,
