@@ -1,13 +1,24 @@
-// lanterm browser UI: the session list and the terminal view (see docs/UI.md).
-// Plain ES modules, bundled by build.mjs with xterm.js and its addons. This module (the
-// bundle's entry) owns the routing between the two views, the terminal view's toolbar,
+// lanterm browser UI: the session list and the terminal view, behind the login screen (see
+// docs/UI.md). Plain ES modules, bundled by build.mjs with xterm.js and its addons. This module
+// (the bundle's entry) owns the routing between the views, the terminal view's toolbar,
 // `window.lanterm` and the start-up; the views and their parts live in their own modules
 // (see web/README.md).
 
+import { setUnauthorizedHandler } from './api.js';
 import { closeMenu, setupMenu, setupPasteDialog } from './clipboard.js';
 import { $, isTouch, trackViewport } from './dom.js';
 import { setupKeybar } from './keys.js';
 import { listView, setupCreateForm } from './list.js';
+import {
+  dropSetupParam,
+  loginShown,
+  loginState,
+  markNoLogins,
+  setupLogin,
+  setupParam,
+  showLogin,
+  showSetup,
+} from './login.js';
 import { parseRoute, termHash } from './routes.js';
 import { TermView } from './terminal.js';
 
@@ -16,6 +27,8 @@ import { TermView } from './terminal.js';
 let termView = null;
 
 function route() {
+  // behind the login screen the route waits; after the login it is shown
+  if (loginShown()) return;
   const r = parseRoute();
   closeMenu();
   if (r.view === 'term') {
@@ -38,6 +51,18 @@ function route() {
     document.title = 'lanterm';
     listView.show();
   }
+}
+
+// The login screen comes up: the views stop (no reconnecting, no event stream).
+function hideViews() {
+  closeMenu();
+  listView.hide();
+  if (termView) {
+    termView.destroy();
+    termView = null;
+  }
+  $('#list-view').hidden = true;
+  $('#term-view').hidden = true;
 }
 
 // For tests and debugging; null-safe outside the terminal view.
@@ -77,7 +102,7 @@ function setupToolbar() {
 
 // ---------------------------------------------------------------- start
 
-function start() {
+async function start() {
   trackViewport();
   document.documentElement.classList.toggle('touch', isTouch());
   setupCreateForm();
@@ -85,8 +110,21 @@ function start() {
   setupKeybar(currentView);
   setupMenu(currentView);
   setupPasteDialog(currentView);
+  setupLogin({ hideViews, loggedIn: route });
+  setUnauthorizedHandler(() => showLogin('Your login has ended: log in again.'));
   window.addEventListener('hashchange', route);
-  route();
+
+  const state = await loginState();
+  if (state === 'open') markNoLogins();
+  const setup = setupParam();
+  if (setup !== null && (state === 'out' || state === 'unknown')) {
+    showSetup(setup);
+    return;
+  }
+  // logged in already (or no logins): the setup link is spent
+  if (setup !== null && state !== 'unknown') dropSetupParam();
+  if (state === 'out') showLogin();
+  else route();
 }
 
 start();

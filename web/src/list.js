@@ -73,9 +73,11 @@ export const listView = {
     es.onerror = () => {
       if (es !== this.es) return;
       if (es.readyState === EventSource.CLOSED) {
-        // refused (e.g. 429 or 401): EventSource gives up, so retry by hand
+        // refused (e.g. 429 or 401): EventSource gives up, so retry by hand; the page cannot
+        // see why, so ask the API: a 401 there brings up the login screen
         this.es = null;
         this.setLive('off');
+        this.relist();
         this.scheduleEvents();
       } else {
         this.setLive('reconnecting');
@@ -178,7 +180,7 @@ export const listView = {
       for (const [type, ev] of this.pending) this.apply(type, ev);
       this.showError(null);
     } catch (e) {
-      this.showError(e.status === 401 ? 'This service needs a login, which this page does not support yet.' : e.message);
+      this.showError(e.message); // a 401 has brought up the login screen (api.js)
     } finally {
       this.listing = false;
       this.pending = null;

@@ -316,11 +316,14 @@ export class TermView {
     if (this.destroyed || this.ended) return;
     this.setWaiting();
     $('#status').title = ev && ev.code ? `connection closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})` : '';
-    if (wasAttached) this.retry();
+    // 1008: the service ended this login (logout elsewhere, new password)
+    if (wasAttached && !(ev && ev.code === 1008)) this.retry();
     else this.diagnose();
   }
 
-  // The attach was refused before it started: find out why (the WebSocket API hides it).
+  // The attach was refused before it started: find out why (the WebSocket API hides it). A 401
+  // brings up the login screen (api.js), which ends this view; after the login the page comes
+  // back to this route with a new one.
   async diagnose() {
     const gen = this.gen;
     try {
@@ -341,7 +344,7 @@ export class TermView {
         this.setState('exited', 'session not found');
         return;
       }
-      if (e.status === 401) $('#status').title = 'the service needs a login';
+      if (e.status === 401) return;
     }
     if (gen !== this.gen || this.destroyed) return;
     this.retry();

@@ -6,6 +6,9 @@
 //   ...
 //   await srv.stop();                      // SIGTERM, waits for the exit
 //
+// It runs with --no-auth unless `startServer({ logins: true })`: then with logins and no
+// password yet, so the service logs its first-run setup link (`await srv.setupLink()`).
+//
 // The binary is $LANTERM_BIN, else /work/main/target/debug/lanterm (build the page first:
 // `cd web && node build.mjs && cd .. && cargo build`, so that it is embedded).
 
@@ -20,13 +23,16 @@ const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 const LOG_KEEP = 64 * 1024;
 
-/** Starts `lanterm serve` and resolves once its stderr says `ready on http://127.0.0.1:PORT`. */
-export async function startServer({ extraArgs = [] } = {}) {
+/**
+ * Starts `lanterm serve` and resolves once its stderr says `ready on http://127.0.0.1:PORT`.
+ * `logins`: without --no-auth (a fresh database, so no password is set).
+ */
+export async function startServer({ extraArgs = [], logins = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'lanterm-e2e-'));
   const args = [
     'serve',
     '--listen', '127.0.0.1:0',
-    '--no-auth',
+    ...(logins ? [] : ['--no-auth']),
     '--allow-root',
     '--db', join(dir, 'l.db'),
     '--flush-interval', '50ms',
@@ -87,7 +93,20 @@ export async function startServer({ extraArgs = [] } = {}) {
     return stopping;
   }
 
-  return { url, origin, port, dir, child, api: apiClient(url), log: () => log, stop };
+  /** The first-run setup link the service logs (logins, no password yet), once it is there. */
+  async function setupLink({ timeout = READY_TIMEOUT_MS } = {}) {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const m = /(http:\/\/\S+\/\?setup=[A-Za-z0-9_-]+)/.exec(log);
+      if (m) return m[1];
+      if (Date.now() > deadline || exitInfo !== null) {
+        throw new Error(`no setup link in lanterm's log within ${timeout} ms:\n${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  return { url, origin, port, dir, child, api: apiClient(url), log: () => log, setupLink, stop };
 }
 
 /** Small helpers for the REST API of docs/PROTOCOL.md, against base URL `base` (ends in /). */
