@@ -1,6 +1,10 @@
 // Test helper (runs nothing at load time): Chromium through playwright-core, and ways to read
 // the page's terminal through window.lanterm.term (xterm.js buffer), never through pixels.
 
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const WAIT_MS = 15_000;
@@ -38,6 +42,20 @@ export async function newPage(browser, contextOptions = {}, tag = 'page') {
     if (m.type() === 'error') console.log(`[${tag}] console.error: ${m.text()}`);
   });
   return { context, page };
+}
+
+/**
+ * Where screenshots go: docs/screenshots/ when UPDATE_SCREENSHOTS=1 (to refresh the ones the
+ * README shows), else a scratch directory, so an ordinary test run leaves the tree clean.
+ */
+export const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1'
+  ? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'screenshots')
+  : join(tmpdir(), 'lanterm-screenshots');
+
+/** Saves a PNG of `page` as NAME.png in [SCREENSHOTS]; returns the PNG's bytes. */
+export async function saveScreenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  return page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
 }
 
 /** Sleeps; only for the places where a pause is the scenario itself. */

@@ -6,14 +6,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startServer } from './server.mjs';
-import { launchBrowser, newPage, waitConnected, waitForLine, bufferLines, dump, WAIT_MS } from './browser.mjs';
+import {
+  launchBrowser, newPage, waitConnected, waitForLine, bufferLines, dump, saveScreenshot, WAIT_MS,
+} from './browser.mjs';
 
 const PASSWORD = 'correct horse battery';
-const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'screenshots');
 
 let srv;
 let browser;
@@ -207,8 +205,7 @@ test('the login screen fits a phone (390 x 844 screenshot, and 360 wide)', { tim
       assert.ok(fit.button.height >= 40, `a button a thumb can hit: ${fit.button.height} px`);
       if (width === 390) {
         await p.evaluate(() => document.activeElement && document.activeElement.blur());
-        mkdirSync(SCREENSHOTS, { recursive: true });
-        await p.screenshot({ path: join(SCREENSHOTS, 'login-phone.png') });
+        await saveScreenshot(p, 'login-phone');
       }
     } finally {
       await c.close();
