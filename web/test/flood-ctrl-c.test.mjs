@@ -1,28 +1,17 @@
 // 7. During a `yes` flood the page still answers Ctrl-C within a second (flow control keeps the
 // page from being buried under output it has not rendered).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './server.mjs';
-import { launchBrowser, newPage, waitConnected, waitForLine, sleep } from './browser.mjs';
+import { serverAndBrowser } from './fixture.mjs';
+import { newPage, waitConnected, waitForLine, sleep } from './browser.mjs';
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const fx = serverAndBrowser();
 
 test('Ctrl-C during `yes` ends it within 1 s', { timeout: 60_000 }, async () => {
-  const s = await srv.api.create('yes');
-  const { page, context } = await newPage(browser, {}, 'flood');
-  await page.goto(`${srv.url}#/s/${s.id}`);
+  const s = await fx.srv.api.create('yes');
+  const { page, context } = await newPage(fx.browser, {}, 'flood');
+  await page.goto(`${fx.srv.url}#/s/${s.id}`);
   await waitConnected(page);
   await waitForLine(page, /^y$/);
   await page.click('#terminal');
@@ -30,7 +19,7 @@ test('Ctrl-C during `yes` ends it within 1 s', { timeout: 60_000 }, async () => 
   // The scenario: let it flood for a while.
   await sleep(2000);
 
-  const before = await srv.api.get(s.id);
+  const before = await fx.srv.api.get(s.id);
   const pageOffset = await page.evaluate(() => window.lanterm.offset());
   const t0 = performance.now();
   await page.keyboard.press('Control+c');
@@ -39,7 +28,7 @@ test('Ctrl-C during `yes` ends it within 1 s', { timeout: 60_000 }, async () => 
   let elapsed;
   const deadline = t0 + 15_000;
   while (performance.now() < deadline) {
-    const cur = await srv.api.get(s.id);
+    const cur = await fx.srv.api.get(s.id);
     elapsed = performance.now() - t0;
     if (cur.status !== 'running') {
       ended = cur;
@@ -52,7 +41,7 @@ test('Ctrl-C during `yes` ends it within 1 s', { timeout: 60_000 }, async () => 
     `(keyboard.press returned after ${Math.round(tPressed)} ms; server had ${before.output_bytes} bytes, ` +
     `page at offset ${pageOffset}, ${before.output_bytes - pageOffset} behind)`,
   );
-  assert.ok(ended, `session still running 15 s after Ctrl-C: ${JSON.stringify(await srv.api.get(s.id))}`);
+  assert.ok(ended, `session still running 15 s after Ctrl-C: ${JSON.stringify(await fx.srv.api.get(s.id))}`);
   assert.ok(ended.exit_signal === 'INT' || ended.exit_code === 130, `ended by SIGINT: ${JSON.stringify(ended)}`);
   assert.ok(elapsed < 1000, `Ctrl-C took ${Math.round(elapsed)} ms to end the session (limit 1000 ms)`);
   await context.close();

@@ -1,22 +1,11 @@
 // 5. On a phone, the key bar's sticky Ctrl followed by "c" sends Ctrl-C.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './server.mjs';
-import { launchBrowser, newPage, waitConnected, WAIT_MS } from './browser.mjs';
+import { serverAndBrowser } from './fixture.mjs';
+import { newPage, waitConnected, WAIT_MS } from './browser.mjs';
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const fx = serverAndBrowser();
 
 const PHONE = {
   viewport: { width: 360, height: 740 },
@@ -26,9 +15,9 @@ const PHONE = {
 };
 
 test('phone key bar: Ctrl then c interrupts the session', { timeout: 60_000 }, async () => {
-  const s = await srv.api.create('sleep 100');
-  const { page, context } = await newPage(browser, PHONE, 'keybar');
-  await page.goto(`${srv.url}#/s/${s.id}`);
+  const s = await fx.srv.api.create('sleep 100');
+  const { page, context } = await newPage(fx.browser, PHONE, 'keybar');
+  await page.goto(`${fx.srv.url}#/s/${s.id}`);
   await waitConnected(page);
 
   const ctrl = page.locator('#keybar [data-key=ctrl]');
@@ -43,7 +32,7 @@ test('phone key bar: Ctrl then c interrupts the session', { timeout: 60_000 }, a
 
   let ended;
   try {
-    ended = await srv.api.waitEnded(s.id);
+    ended = await fx.srv.api.waitEnded(s.id);
   } catch (e) {
     const diag = await page.evaluate(() => ({
       active: document.activeElement

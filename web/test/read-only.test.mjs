@@ -1,26 +1,15 @@
 // 6. A read-only page cannot type: what it "types" never reaches the session.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './server.mjs';
-import { launchBrowser, newPage, waitConnected, waitForLine, until } from './browser.mjs';
+import { serverAndBrowser } from './fixture.mjs';
+import { newPage, waitConnected, waitForLine, until } from './browser.mjs';
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const fx = serverAndBrowser();
 
 test('?ro=1: typing sends nothing, output still arrives', { timeout: 60_000 }, async () => {
-  const s = await srv.api.create('cat');
-  const { page, context } = await newPage(browser, {}, 'ro');
+  const s = await fx.srv.api.create('cat');
+  const { page, context } = await newPage(fx.browser, {}, 'ro');
   const sockets = [];
   const sent = [];
   page.on('websocket', (ws) => {
@@ -28,7 +17,7 @@ test('?ro=1: typing sends nothing, output still arrives', { timeout: 60_000 }, a
     ws.on('framesent', (f) => sent.push(f.payload));
   });
 
-  await page.goto(`${srv.url}#/s/${s.id}?ro=1`);
+  await page.goto(`${fx.srv.url}#/s/${s.id}?ro=1`);
   await waitConnected(page);
   assert.match((await page.textContent('#mode')) || '', /read-only/);
   assert.ok(sockets.length >= 1 && sockets.every((u) => /[?&]mode=ro(&|$)/.test(u)),
@@ -41,15 +30,15 @@ test('?ro=1: typing sends nothing, output still arrives', { timeout: 60_000 }, a
 
   // A read-write client (REST) writes a marker afterwards: it shows the output path works.
   const marker = `MARK-${Math.floor(Math.random() * 1e9)}`;
-  await srv.api.input(s.id, `${marker}\r`);
+  await fx.srv.api.input(s.id, `${marker}\r`);
   const out = await until(async () => {
-    const t = await srv.api.output(s.id, 'text');
+    const t = await fx.srv.api.output(s.id, 'text');
     return t.includes(marker) && t;
   }, { message: () => `marker ${marker} not in the session's output` });
   await waitForLine(page, new RegExp(marker));
 
   assert.ok(!out.includes('ABC'), `ABC reached the session: output ${JSON.stringify(out)}`);
-  const session = await srv.api.get(s.id);
+  const session = await fx.srv.api.get(s.id);
   assert.equal(session.status, 'running');
 
   // And on the wire: no keystrokes, no input messages, no resize from a read-only page.

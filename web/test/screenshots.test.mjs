@@ -3,28 +3,17 @@
 // its key bar on a phone (390 x 844). Each is checked for what a person would see before it is
 // saved (docs/screenshots/ with UPDATE_SCREENSHOTS=1, else a scratch directory).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './server.mjs';
+import { serverAndBrowser } from './fixture.mjs';
 import {
-  launchBrowser, newPage, waitConnected, screenLines, until, dump, saveScreenshot,
+  newPage, waitConnected, screenLines, until, dump, saveScreenshot,
 } from './browser.mjs';
 
 const LAPTOP = { viewport: { width: 1280, height: 800 } };
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const fx = serverAndBrowser();
 
 /** The PNG's width and height, from its IHDR chunk. */
 function pngSize(buf) {
@@ -41,12 +30,12 @@ async function waitTop(page) {
 }
 
 test('the session list on a laptop', { timeout: 60_000 }, async () => {
-  await srv.api.create('make -j4 2>&1 | tee build.log; exit 0', { name: 'build', cwd: '/tmp' });
-  const failed = await srv.api.create('exit 3', { name: 'tests', cwd: '/' });
-  await srv.api.create('top -d 1', { name: 'monitor', cwd: '/' });
-  const { page, context } = await newPage(browser, LAPTOP, 'list');
+  await fx.srv.api.create('make -j4 2>&1 | tee build.log; exit 0', { name: 'build', cwd: '/tmp' });
+  const failed = await fx.srv.api.create('exit 3', { name: 'tests', cwd: '/' });
+  await fx.srv.api.create('top -d 1', { name: 'monitor', cwd: '/' });
+  const { page, context } = await newPage(fx.browser, LAPTOP, 'list');
   try {
-    await page.goto(srv.url);
+    await page.goto(fx.srv.url);
     await page.locator('.session[data-status=running]').first().waitFor();
     await page.locator(`.session[data-id="${failed.id}"][data-status=failed]`).waitFor();
     assert.match(await page.locator(`.session[data-id="${failed.id}"] .status`).innerText(), /failed \(3\)/);
@@ -59,10 +48,10 @@ test('the session list on a laptop', { timeout: 60_000 }, async () => {
 });
 
 test('a terminal running top on a laptop', { timeout: 60_000 }, async () => {
-  const s = await srv.api.create('top -d 1', { name: 'top', cwd: '/' });
-  const { page, context } = await newPage(browser, LAPTOP, 'top');
+  const s = await fx.srv.api.create('top -d 1', { name: 'top', cwd: '/' });
+  const { page, context } = await newPage(fx.browser, LAPTOP, 'top');
   try {
-    await page.goto(`${srv.url}#/s/${s.id}`);
+    await page.goto(`${fx.srv.url}#/s/${s.id}`);
     await waitConnected(page);
     await waitTop(page);
     pngSize(await saveScreenshot(page, 'terminal-top'));
@@ -72,10 +61,10 @@ test('a terminal running top on a laptop', { timeout: 60_000 }, async () => {
 });
 
 test('the terminal and its key bar on a phone (390 x 844)', { timeout: 60_000 }, async () => {
-  const s = await srv.api.create('top -d 1', { name: 'top', cwd: '/' });
-  const { page, context } = await newPage(browser, PHONE, 'phone');
+  const s = await fx.srv.api.create('top -d 1', { name: 'top', cwd: '/' });
+  const { page, context } = await newPage(fx.browser, PHONE, 'phone');
   try {
-    await page.goto(`${srv.url}#/s/${s.id}`);
+    await page.goto(`${fx.srv.url}#/s/${s.id}`);
     await waitConnected(page);
     await waitTop(page);
     assert.ok(await page.locator('#keybar').isVisible(), 'the key bar shows on a phone');

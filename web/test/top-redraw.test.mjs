@@ -1,25 +1,14 @@
 // 8. After a reload during `top`, the screen is a whole, fresh `top` screen (the page asks for a
 // redraw after the replay), the same as what a second, fresh page shows.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './server.mjs';
+import { serverAndBrowser } from './fixture.mjs';
 import {
-  launchBrowser, newPage, waitConnected, waitForLine, screenLines, dump, until, sleep,
+  newPage, waitConnected, waitForLine, screenLines, dump, until, sleep,
 } from './browser.mjs';
 
-let srv;
-let browser;
-
-before(async () => {
-  srv = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const fx = serverAndBrowser();
 
 const KINDS = [
   ['top', /^top - /],
@@ -60,14 +49,14 @@ async function waitWholeTopScreen(page, what) {
 }
 
 test('reload during `top -d 1` shows a whole top screen, like a fresh page', { timeout: 90_000 }, async () => {
-  const s = await srv.api.create('top -d 1');
-  const a = await newPage(browser, {}, 'top-a');
+  const s = await fx.srv.api.create('top -d 1');
+  const a = await newPage(fx.browser, {}, 'top-a');
   // Counts {"type":"redraw"} messages the page sends (the listener survives reloads).
   let redraws = 0;
   a.page.on('websocket', (ws) => ws.on('framesent', (f) => {
     if (typeof f.payload === 'string' && /"type"\s*:\s*"redraw"/.test(f.payload)) redraws++;
   }));
-  await a.page.goto(`${srv.url}#/s/${s.id}`);
+  await a.page.goto(`${fx.srv.url}#/s/${s.id}`);
   await waitConnected(a.page);
   await waitForLine(a.page, /^top - /);
   await waitForLine(a.page, /^Tasks:/);
@@ -87,8 +76,8 @@ test('reload during `top -d 1` shows a whole top screen, like a fresh page', { t
   const later = await waitWholeTopScreen(a.page, '1.5 s after the reload');
   const ra = analyze(later.lines);
 
-  const b = await newPage(browser, {}, 'top-b');
-  await b.page.goto(`${srv.url}#/s/${s.id}`);
+  const b = await newPage(fx.browser, {}, 'top-b');
+  await b.page.goto(`${fx.srv.url}#/s/${s.id}`);
   await waitConnected(b.page);
   const fresh = await waitWholeTopScreen(b.page, 'fresh page');
   const rb = analyze(fresh.lines);
