@@ -83,6 +83,7 @@ async fn serve(config: Config) -> ExitCode {
         listeners.addresses().join(", "),
         config.db.display()
     );
+    let notify = crate::notify::started(&manager, &listeners.addresses()); // READY=1, watchdog
     let watcher = api.clone();
     let mut stopping = stop_tx.subscribe();
     tokio::spawn(async move {
@@ -96,6 +97,7 @@ async fn serve(config: Config) -> ExitCode {
         _ = term.recv() => log::info!("SIGTERM: shutting down"),
         _ = int.recv() => log::info!("SIGINT: shutting down"),
     }
+    notify.stopping();
     let stop = async {
         let _ = stop_tx.send(true);
         let _ = server.await;
