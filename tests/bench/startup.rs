@@ -1,6 +1,8 @@
 //! `cargo bench --bench startup`: how long the release binary takes from `exec` to `READY=1` on
-//! systemd's notify socket, with an empty database and with 1000 ended sessions in it (target
-//! under 100 ms), and the server's resident memory idle and with 32 running sessions. Plays
+//! systemd's notify socket, with an empty database and with 1000 ended sessions in it (small
+//! and large output; target under 100 ms), and the server's resident memory idle and with 32
+//! running sessions. Start-up is timed with the database in the page cache and with its pages
+//! evicted first (`posix_fadvise(DONTNEED)`: what a start after a reboot reads from the disk). Plays
 //! systemd with a datagram socket in `NOTIFY_SOCKET`. Prints Markdown tables; asserts nothing.
 //! Start-up runs with logins on and a password set, as installed; the memory runs with
 //! `--no-auth`, so no login's Argon2 memory is counted.
@@ -36,9 +38,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Fills `db` with `ENDED_SESSIONS` sessions that ran and ended (through the engine itself, as
-/// the service records them), 32 at a time; each printed ~700 bytes.
-fn fill(db: &Path) {
+/// Fills `db` with `ENDED_SESSIONS` sessions that ran `command` and ended (through the engine
+/// itself, as the service records them), 32 at a time.
+fn fill(db: &Path, command: &str) {
     let args: Vec<String> = [
         "--db",
         &db.display().to_string(),
@@ -61,7 +63,7 @@ fn fill(db: &Path) {
             for i in 0..batch {
                 let req = CreateRequest {
                     name: Some(format!("job {}", made + i)),
-                    command: Some("seq 1 200".into()),
+                    command: Some(command.into()),
                     cwd: Some("/".into()),
                     ..CreateRequest::default()
                 };
@@ -178,6 +180,25 @@ fn binaries() -> Vec<(String, PathBuf)> {
     .collect()
 }
 
+/// Drops the database files of `dir` from the page cache (`POSIX_FADV_DONTNEED`), so the next
+/// start reads them from the disk, as after a reboot.
+fn evict(dir: &Path) {
+    for entry in std::fs::read_dir(dir).expect("read the database directory") {
+        let path = entry.expect("entry").path();
+        if !path.is_file() {
+            continue; // the notify socket
+        }
+        let file = std::fs::File::open(&path).expect("open a database file");
+        nix::fcntl::posix_fadvise(
+            &file,
+            0,
+            0,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        )
+        .expect("posix_fadvise");
+    }
+}
+
 fn set_password(bin: &Path, db: &Path) {
     let mut child = Command::new(bin)
         .args(["passwd", "--db"])
@@ -203,70 +224,93 @@ fn main() {
     );
     let root = std::env::temp_dir().join(format!("lanterm-bench-startup-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    let (empty, full) = (root.join("empty"), root.join("full"));
-    std::fs::create_dir_all(&empty).unwrap();
-    std::fs::create_dir_all(&full).unwrap();
-    let filling = Instant::now();
-    fill(&full.join("b.db"));
-    let db_bytes: u64 = std::fs::read_dir(&full)
-        .unwrap()
-        .filter_map(|e| e.ok()?.metadata().ok())
-        .map(|m| m.len())
-        .sum();
-    eprintln!(
-        "filled {ENDED_SESSIONS} ended sessions in {:.1} s ({db_bytes} bytes on disk)",
-        filling.elapsed().as_secs_f64()
-    );
-    for (_, bin) in &bins {
-        set_password(bin, &empty.join("b.db"));
-        set_password(bin, &full.join("b.db"));
+    // The databases: name, directory, what each of the sessions printed (`None`: no sessions).
+    let dbs: Vec<(String, PathBuf, Option<&str>)> = vec![
+        ("empty database".into(), root.join("empty"), None),
+        (
+            format!("{ENDED_SESSIONS} ended sessions, ~700 B of output each"),
+            root.join("small"),
+            Some("seq 1 200"),
+        ),
+        (
+            format!("{ENDED_SESSIONS} ended sessions, ~64 KB of output each"),
+            root.join("large"),
+            Some("seq 1 12000"),
+        ),
+    ];
+    let mut sizes = Vec::new();
+    for (_, dir, command) in &dbs {
+        std::fs::create_dir_all(dir).unwrap();
+        if let Some(command) = command {
+            let filling = Instant::now();
+            fill(&dir.join("b.db"), command);
+            eprintln!(
+                "filled {} in {:.1} s",
+                dir.display(),
+                filling.elapsed().as_secs_f64()
+            );
+        }
+        for (_, bin) in &bins {
+            set_password(bin, &dir.join("b.db"));
+        }
+        let bytes: u64 = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        sizes.push(bytes);
     }
 
-    println!("### Start to READY=1 (ms, median of {RUNS} runs after one unrecorded)\n");
+    println!("### Start to READY=1 (ms, {RUNS} runs after one unrecorded)\n");
     println!(
-        "| binary | empty database | {ENDED_SESSIONS} ended sessions | fastest, {ENDED_SESSIONS} | slowest, {ENDED_SESSIONS} |"
+        "| binary | database | bytes on disk | median ms | fastest..slowest ms | cold cache: median ms | fastest..slowest ms |"
     );
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (name, bin) in &bins {
-        let times = |dir: &Path| {
+        for ((db, dir, _), bytes) in dbs.iter().zip(&sizes) {
             Service::start(bin, dir, &[]).stop();
-            let v: Vec<f64> = (0..RUNS)
-                .map(|_| {
-                    let s = Service::start(bin, dir, &[]);
-                    let ms = s.ready_after.as_secs_f64() * 1000.0;
-                    s.stop();
-                    ms
-                })
-                .collect();
-            v
-        };
-        let e = times(&empty);
-        let f = times(&full);
-        let (lo, hi) = f
-            .iter()
-            .fold((f64::MAX, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
-        println!(
-            "| {name} | {:.1} | {:.1} | {lo:.1} | {hi:.1} |",
-            median(e),
-            median(f.clone())
-        );
+            let runs = |cold: bool| {
+                let v: Vec<f64> = (0..RUNS)
+                    .map(|_| {
+                        if cold {
+                            evict(dir);
+                        }
+                        let s = Service::start(bin, dir, &[]);
+                        let ms = s.ready_after.as_secs_f64() * 1000.0;
+                        s.stop();
+                        ms
+                    })
+                    .collect();
+                let (lo, hi) = v
+                    .iter()
+                    .fold((f64::MAX, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
+                format!("{:.1} | {lo:.1}..{hi:.1}", median(v))
+            };
+            let warm = runs(false);
+            let cold = runs(true);
+            println!("| {name} | {db} | {bytes} | {warm} | {cold} |");
+        }
     }
 
     println!("\n### Server resident memory (VmRSS MiB, 300 ms after each state)\n");
     println!(
-        "| binary | idle, empty database | idle, {ENDED_SESSIONS} ended sessions | and {RUNNING_SESSIONS} sessions running `sleep 1000` |"
+        "| binary | idle: {} | {} | {} | and {RUNNING_SESSIONS} sessions running `sleep 1000` |",
+        dbs[0].0, dbs[1].0, dbs[2].0
     );
-    println!("| --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- |");
     let settle = || std::thread::sleep(Duration::from_millis(300)); // nothing to wait for
     for (name, bin) in &bins {
-        let s = Service::start(bin, &empty, &["--no-auth"]);
-        settle();
-        let idle_empty = s.rss_mib();
-        s.stop();
+        let mut idle = Vec::new();
+        for (_, dir, _) in &dbs[..2] {
+            let s = Service::start(bin, dir, &["--no-auth"]);
+            settle();
+            idle.push(s.rss_mib());
+            s.stop();
+        }
         // --no-auth here: a login's Argon2 (9 MiB for a moment) would stay in glibc's arenas.
-        let mut s = Service::start(bin, &full, &["--no-auth"]);
+        let mut s = Service::start(bin, &dbs[2].1, &["--no-auth"]);
         settle();
-        let idle_full = s.rss_mib();
+        idle.push(s.rss_mib());
         let body = json!({ "command": "sleep 1000", "cwd": "/" }).to_string();
         for _ in 0..RUNNING_SESSIONS {
             let (status, r) = server::request(&s.addr, "POST", "/api/sessions", &body);
@@ -277,7 +321,10 @@ fn main() {
         settle();
         let busy = s.rss_mib();
         s.stop();
-        println!("| {name} | {idle_empty:.1} | {idle_full:.1} | {busy:.1} |");
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.1} | {busy:.1} |",
+            idle[0], idle[1], idle[2]
+        );
     }
     let _ = std::fs::remove_dir_all(&root);
 }
