@@ -28,3 +28,53 @@ need_rust() {
         fi
     done
 }
+
+# The toolchain of static musl builds without Docker (../shared/BUILD.md): zig (from PyPI's
+# ziglang package, which ships the zig compiler with musl's headers and libc for every target)
+# and cargo-zigbuild, which makes cargo link through it. Pinned versions; installed with pip if
+# missing or different, and rustup's standard library for each target in "$@".
+ZIGLANG_VERSION=0.17.1
+CARGO_ZIGBUILD_VERSION=0.24.0
+need_zigbuild() {
+    local have_zig have_zb
+    have_zig=$(python3 -m pip show ziglang 2>/dev/null | sed -n 's/^Version: //p')
+    have_zb=$(python3 -m pip show cargo-zigbuild 2>/dev/null | sed -n 's/^Version: //p')
+    if [ "$have_zig" != "$ZIGLANG_VERSION" ] || [ "$have_zb" != "$CARGO_ZIGBUILD_VERSION" ]; then
+        step "installing zig $ZIGLANG_VERSION and cargo-zigbuild $CARGO_ZIGBUILD_VERSION from PyPI (pip, prebuilt: seconds)"
+        python3 -m pip install --quiet --disable-pip-version-check \
+            "ziglang==$ZIGLANG_VERSION" "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
+    fi
+    if ! command -v cargo-zigbuild >/dev/null 2>&1; then
+        command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+        PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+        export PATH
+    fi
+    command -v cargo-zigbuild >/dev/null 2>&1 || die "cargo-zigbuild installed but not on PATH"
+    local installed
+    installed=$(rustup target list --installed)
+    for target in "$@"; do
+        if ! grep -qx "$target" <<<"$installed"; then
+            step "adding the Rust standard library for $target (rustup target add)"
+            rustup target add "$target"
+        fi
+    done
+}
+
+# cargo-deb (crates.io), which makes the Debian packages; compiled once by cargo install
+# (a few minutes), pinned.
+CARGO_DEB_VERSION=3.8.0
+need_cargo_deb() {
+    if [ "$(cargo deb --version 2>/dev/null | awk '{print $2}')" != "$CARGO_DEB_VERSION" ]; then
+        step "installing cargo-deb $CARGO_DEB_VERSION (cargo install from crates.io: compiles for a few minutes, once)"
+        nice -n 10 cargo install --locked --quiet cargo-deb --version "$CARGO_DEB_VERSION"
+    fi
+}
+
+# `systemd-analyze verify` of a unit file, failing on any complaint: it exits 0 on unknown keys
+# and bad values (it only prints "ignoring"), so its output must be empty too.
+verify_unit() {
+    local out
+    out=$(systemd-analyze verify "$1" 2>&1) || die "systemd-analyze verify $1: $out"
+    [ -z "$out" ] || die "systemd-analyze verify $1 complains: $out"
+    echo "  systemd-analyze verify $1: no complaint"
+}

@@ -13,6 +13,7 @@ pub mod id;
 pub mod launch;
 pub mod logging;
 pub mod manager;
+pub mod notify;
 pub mod passwd;
 pub mod pty;
 pub mod record;

@@ -85,6 +85,7 @@ async fn serve(config: Config) -> ExitCode {
         listeners.addresses().join(", "),
         config.db.display()
     );
+    let notify = crate::notify::started(&manager, &listeners.addresses()); // READY=1, watchdog
     let watcher = api.clone();
     let mut stopping = stop_tx.subscribe();
     tokio::spawn(async move {
@@ -108,6 +109,7 @@ async fn serve(config: Config) -> ExitCode {
             _ = hup.recv() => reloader.reload(),
         }
     }
+    notify.stopping();
     let stop = async {
         let _ = stop_tx.send(true);
         let _ = server.await;

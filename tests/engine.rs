@@ -281,6 +281,29 @@ async fn global_cap_bounds_all_sessions_together() {
     assert!(list[2].history_start > 0);
 }
 
+/// The global cap counts what earlier runs stored (measured by the writer when it starts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_cap_counts_output_stored_before_a_restart() {
+    let dir = TempDir::new("global-restart");
+    let flood = "stty raw -echo; head -c 700000 /dev/zero | tr '\\0' y";
+    let m = engine(&dir.db(), &["--store-max-bytes", "1MiB"]);
+    let first = m.create(command(flood)).await.unwrap();
+    wait_exit(&m, first.id.as_str()).await;
+    m.shutdown().await;
+    let m = engine(&dir.db(), &["--store-max-bytes", "1MiB"]);
+    let second = m.create(command(flood)).await.unwrap();
+    wait_exit(&m, second.id.as_str()).await;
+    m.store().flush().await.unwrap();
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    let stored: i64 = conn
+        .query_row("SELECT SUM(length(data)) FROM output", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored <= 1 << 20, "stored {stored} bytes, cap is 1 MiB");
+    assert!(m.get(first.id.as_str()).unwrap().history_start > 0);
+    assert_eq!(m.get(second.id.as_str()).unwrap().history_start, 0);
+    m.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_validated() {
     let dir = TempDir::new("validate");

@@ -142,12 +142,12 @@ impl Store {
     /// `running` into `lost`, and starts the writer thread. Blocking: call before serving.
     pub fn open(config: StoreConfig) -> std::result::Result<(Store, Vec<Loaded>), String> {
         create_private_file(&config.path)?;
-        let (mut conn, loaded) = sql::open(&config.path)?;
+        let (conn, loaded) = sql::open(&config.path)?;
         let reader = reader::Reader::open(&config.path)?;
         let shared = Arc::new(Shared::default());
         shared.ok.store(true, Ordering::Relaxed);
         let (tx, rx) = sync_channel(QUEUE_MESSAGES);
-        let writer_state = writer::Writer::new(&mut conn, config.clone(), &loaded, shared.clone())?;
+        let writer_state = writer::Writer::new(config.clone(), &loaded, shared.clone())?;
         let thread = std::thread::Builder::new()
             .name("lanterm-store".into())
             .spawn(move || writer_state.run(conn, rx))
