@@ -90,12 +90,7 @@ pub fn upgrade(api: &Arc<Api>, id: &str, mut req: Request<Incoming>) -> Result<R
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let config = WebSocketConfig::default()
-                    .read_buffer_size(16 * 1024)
-                    .write_buffer_size(0)
-                    .max_write_buffer_size(FRAME * 2 + 4096)
-                    .max_message_size(Some(api.limits.max_frame as usize))
-                    .max_frame_size(Some(api.limits.max_frame as usize));
+                let config = ws_config(api.limits.max_frame);
                 let ws =
                     Ws::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
                 run(api, ws, guard, from, read_only).await;
@@ -112,6 +107,17 @@ pub fn upgrade(api: &Arc<Api>, id: &str, mut req: Request<Incoming>) -> Result<R
         h.insert(SEC_WEBSOCKET_ACCEPT, v);
     }
     Ok(response)
+}
+
+/// The WebSocket settings of an attached client: messages from it of at most `max_frame` bytes.
+pub(crate) fn ws_config(max_frame: u64) -> WebSocketConfig {
+    let max = usize::try_from(max_frame).unwrap_or(usize::MAX);
+    WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(FRAME * 2 + 4096)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
 }
 
 async fn run(api: Arc<Api>, ws: Ws, guard: ClientGuard, from: u64, read_only: bool) {
@@ -311,9 +317,10 @@ async fn control(out: &mut Sender, c: Control) -> bool {
     }
 }
 
-#[derive(Deserialize)]
+/// A text message from the client (`input`, `resize`, `ack`, `redraw`).
+#[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-enum ClientMsg {
+pub(crate) enum ClientMsg {
     Input {
         data: String,
     },
@@ -326,6 +333,11 @@ enum ClientMsg {
     },
     /// (addition) Ask a full-screen program to repaint, after replaying history.
     Redraw,
+}
+
+/// Reads a client's text message, as the reading half does.
+pub(crate) fn parse_client_msg(text: &str) -> serde_json::Result<ClientMsg> {
+    serde_json::from_str(text)
 }
 
 /// The reading half: input (binary or JSON), resize, ack; pongs are noted.
@@ -354,7 +366,7 @@ async fn read_client(
         last_pong.store(now_ms(), Ordering::Relaxed);
         let result = match msg {
             Message::Binary(bytes) if !read_only => session.write_input(&bytes).await,
-            Message::Text(text) => match serde_json::from_str::<ClientMsg>(text.as_str()) {
+            Message::Text(text) => match parse_client_msg(text.as_str()) {
                 Ok(ClientMsg::Input { data }) if !read_only => {
                     session.write_input(data.as_bytes()).await
                 }

@@ -3,12 +3,12 @@
 //! `router` sends each request, past the [`Gate`], to the handler of its path.
 
 mod assets;
-mod attach;
+pub(crate) mod attach;
 mod body;
 mod events;
 mod health;
 mod output;
-mod query;
+pub(crate) mod query;
 mod respond;
 mod router;
 mod server;
