@@ -12,6 +12,9 @@
 //! done: `--max-sessions 1` and the one slot is held by a `sleep` session whose id no input can
 //! know, so every create request is checked in full and then refused (429), and no fuzzed
 //! command ever runs. An input that deletes the fixture gets a fresh database for the next one.
+//!
+//! Reported as bugs besides panics: a connection still open [`HANG`] after its input, and a
+//! WebSocket client still attached [`HANG`] after its connection ended.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -25,6 +28,7 @@ use lanterm::manager::Manager;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
 
@@ -93,7 +97,7 @@ impl Harness {
         data.extend_from_slice(CLOSING);
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         self.rt.block_on(async {
-            exchange(&live.config, &live.manager, data).await;
+            exchange(&live.config, &live.manager, &self.sid, data).await;
             if live.manager.get(&self.sid).is_err() {
                 live.manager.shutdown().await;
                 *live = start(&self.dir, &self.template, live.generation + 1).await;
@@ -167,8 +171,9 @@ async fn start(dir: &Path, template: &Path, generation: u32) -> Live {
     }
 }
 
-/// Serves one connection carrying `data` and reads the answer to its end.
-async fn exchange(config: &Config, manager: &Manager, data: Vec<u8>) {
+/// Serves one connection carrying `data`, reads the answer to its end, and checks that no
+/// client of it stays attached to the fixture.
+async fn exchange(config: &Config, manager: &Manager, sid: &str, data: Vec<u8>) {
     let started = Instant::now();
     let (stop, stop_rx) = watch::channel(false);
     let api = Api::new(config, manager.clone(), stop_rx);
@@ -206,6 +211,34 @@ async fn exchange(config: &Config, manager: &Manager, data: Vec<u8>) {
         Err(_) => panic!("hang: the server did not stop within {HANG:?} of shutdown"),
     }
     writer.abort();
+    detached(manager, sid).await;
+}
+
+/// Waits until no client is attached to the fixture: an attach whose connection has ended must
+/// give its place back (`--max-clients`), or that place is lost for good.
+async fn detached(manager: &Manager, sid: &str) {
+    let mut events = manager.subscribe();
+    let attached = || manager.get(sid).map_or(0, |i| i.clients);
+    if attached() == 0 {
+        return;
+    }
+    let gone = async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Updated(i)) if i.id.as_str() == sid && i.clients == 0 => return,
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) if attached() == 0 => return,
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    };
+    if timeout(HANG, gone).await.is_err() {
+        panic!(
+            "leak: {} client(s) still attached {HANG:?} after the connection ended",
+            attached()
+        );
+    }
 }
 
 /// `data` with every `from` replaced by `to`.
