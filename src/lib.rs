@@ -9,6 +9,8 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod id;
 pub mod launch;
 pub mod logging;

@@ -87,12 +87,7 @@ pub fn upgrade(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let config = WebSocketConfig::default()
-                    .read_buffer_size(16 * 1024)
-                    .write_buffer_size(0)
-                    .max_write_buffer_size(FRAME * 2 + 4096)
-                    .max_message_size(Some(api.limits.max_frame as usize))
-                    .max_frame_size(Some(api.limits.max_frame as usize));
+                let config = ws_config(api.limits.max_frame);
                 let ws =
                     Ws::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
                 run(api, ws, guard, from, read_only, caller).await;
@@ -101,6 +96,17 @@ pub fn upgrade(
         }
     });
     Ok(handshake::switching(&accept))
+}
+
+/// The WebSocket settings of an attached client: messages from it of at most `max_frame` bytes.
+pub(crate) fn ws_config(max_frame: u64) -> WebSocketConfig {
+    let max = usize::try_from(max_frame).unwrap_or(usize::MAX);
+    WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(FRAME * 2 + 4096)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
 }
 
 async fn run(
@@ -316,9 +322,10 @@ async fn control(out: &mut Sender, c: Control) -> bool {
     }
 }
 
-#[derive(Deserialize)]
+/// A text message from the client (`input`, `resize`, `ack`, `redraw`).
+#[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-enum ClientMsg {
+pub(crate) enum ClientMsg {
     Input {
         data: String,
     },
@@ -331,6 +338,16 @@ enum ClientMsg {
     },
     /// (addition) Ask a full-screen program to repaint, after replaying history.
     Redraw,
+}
+
+/// Reads a client's text message, as the reading half does: a JSON object with a `type` (serde
+/// would also take an array, the tag first and the fields in order, which is not part of the
+/// protocol).
+pub(crate) fn parse_client_msg(text: &str) -> Result<ClientMsg, String> {
+    if !text.trim_start().starts_with('{') {
+        return Err("a message is a JSON object with a \"type\"".into());
+    }
+    serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
 /// The reading half: input (binary or JSON), resize, ack; pongs are noted.
@@ -360,7 +377,7 @@ async fn read_client(
         last_pong.store(now_ms(), Ordering::Relaxed);
         let result = match msg {
             Message::Binary(bytes) if !read_only => session.write_input(&bytes).await,
-            Message::Text(text) => match client_msg(text.as_str()) {
+            Message::Text(text) => match parse_client_msg(text.as_str()) {
                 Ok(ClientMsg::Input { data }) if !read_only => {
                     session.write_input(data.as_bytes()).await
                 }
@@ -395,15 +412,6 @@ async fn read_client(
         }
     }
     let _ = ctl.send(Control::Close(CloseCode::Normal, "bye")).await;
-}
-
-/// A control message: a JSON object with a `type` (serde would also take an array, the tag
-/// first and the fields in order, which is not part of the protocol).
-fn client_msg(text: &str) -> Result<ClientMsg, String> {
-    if !text.trim_start().starts_with('{') {
-        return Err("a message is a JSON object with a \"type\"".into());
-    }
-    serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
 /// The close code for a frame the client should not have sent; `None` when the connection is

@@ -4,13 +4,13 @@
 //! the login endpoints.
 
 mod assets;
-mod attach;
+pub(crate) mod attach;
 mod body;
 mod events;
 mod health;
 mod login;
 mod output;
-mod query;
+pub(crate) mod query;
 mod respond;
 mod router;
 mod server;
