@@ -20,4 +20,5 @@ pub mod ring;
 pub mod serve;
 pub mod session;
 pub mod store;
+mod supervise;
 pub mod user;

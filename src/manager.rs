@@ -356,7 +356,7 @@ async fn start(shared: &Arc<Shared>, id: SessionId, plan: Plan) -> Result<Sessio
     };
     let session = Session::started(info.clone(), pty, progress);
     shared.sessions().insert(id, session.clone());
-    tokio::spawn(launch::supervise(session, child, shared.clone()));
+    tokio::spawn(crate::supervise::supervise(session, child, shared.clone()));
     log::info!(
         "session {} ({}) started as {} in {}, pid {}",
         info.id,
