@@ -1,5 +1,7 @@
 //! The supervise task, one per running session: pumps the PTY's output into the session until
-//! the process has exited and its output is drained, then records how it ended.
+//! the process has exited and its output is drained, then records how it ended. For an upgrade
+//! it can hold still (see `adopt`): its output handed to the store, reading paused, the process
+//! untouched, until the new program takes over or the old one carries on.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
@@ -7,13 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::process::Child;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::clock::Timestamp;
 use crate::event::Event;
 use crate::launch::signal_name;
 use crate::manager::Shared;
+use crate::reaper::Reaper;
 use crate::record::Status;
 use crate::session::Session;
 
@@ -40,19 +43,38 @@ fn outcome(status: ExitStatus, stop_requested: bool) -> (Status, Option<i32>, Op
     (st, code, signal)
 }
 
-/// Pumps the PTY's output into the session until the process has exited and its output is
-/// drained, then records how it ended. One task per running session.
-pub(crate) async fn supervise(session: Arc<Session>, mut child: Child, shared: Arc<Shared>) {
+/// Resolves when an upgrade asks the supervisors to hold still.
+async fn hold_requested(freeze: &mut watch::Receiver<bool>) {
+    if freeze.wait_for(|f| *f).await.is_err() {
+        std::future::pending::<()>().await; // the manager is gone: never
+    }
+}
+
+/// Holds still for an upgrade: every byte read so far is handed to the store's queue, then
+/// nothing is read until the hold ends (the exec failed) or the program is replaced.
+async fn hold(session: &Session, shared: &Shared, freeze: &mut watch::Receiver<bool>) {
+    session.drain_to_store(&shared.store).await;
+    shared.frozen.send_modify(|n| *n += 1);
+    let _ = freeze.wait_for(|f| !*f).await;
+    shared.frozen.send_modify(|n| *n = n.saturating_sub(1));
+}
+
+/// Follows a running session until it ends and is recorded.
+pub(crate) async fn supervise(session: Arc<Session>, mut child: Reaper, shared: Arc<Shared>) {
     let Some(pty) = session.pty() else {
+        shared.supervisor_done();
         return;
     };
+    let mut freeze = shared.freeze.subscribe();
     let mut buf = vec![0u8; READ_CHUNK];
     let mut exited: Option<std::io::Result<ExitStatus>> = None;
     let mut drain_until: Option<Instant> = None;
-    loop {
+    // The terminal is closed (no process holds its slave side) or draining is over.
+    let mut eof = false;
+    while !(eof && exited.is_some()) {
         tokio::select! {
-            read = pty.read(&mut buf) => match read {
-                Ok(0) => break,
+            read = pty.read(&mut buf), if !eof => match read {
+                Ok(0) => eof = true,
                 Ok(n) => {
                     if !session.push_output(&buf[..n], &shared.store)
                         && !session.wait_for_store(&shared.store, STORE_STALL).await
@@ -66,7 +88,7 @@ pub(crate) async fn supervise(session: Arc<Session>, mut child: Child, shared: A
                 }
                 Err(e) => {
                     log::warn!("session {}: reading the terminal failed: {e}", session.id);
-                    break;
+                    eof = true;
                 }
             },
             status = child.wait(), if exited.is_none() => {
@@ -75,15 +97,16 @@ pub(crate) async fn supervise(session: Arc<Session>, mut child: Child, shared: A
                 drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
             }
             () = tokio::time::sleep_until(drain_until.unwrap_or_else(Instant::now)),
-                if drain_until.is_some() => break,
+                if drain_until.is_some() && !eof => eof = true,
+            // A process already reaped cannot be handed over: its supervisor finishes instead,
+            // and the upgrade waits for that.
+            () = hold_requested(&mut freeze), if exited.is_none() => {
+                hold(&session, &shared, &mut freeze).await;
+            }
         }
     }
     drop(pty);
-    let status = match exited {
-        Some(status) => status,
-        None => child.wait().await,
-    };
-    session.reaped.store(true, Ordering::Release);
+    let status = exited.unwrap_or_else(|| Err(std::io::Error::other("no exit status")));
     let stop_requested = session.stop_requested.load(Ordering::Relaxed);
     let (st, code, signal) = match status {
         Ok(status) => outcome(status, stop_requested),

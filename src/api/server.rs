@@ -2,6 +2,7 @@
 //! open at once (one more is told 503 and closed without a task or a buffer), hyper's HTTP/1.1
 //! with keep-alive, a deadline and size limits on request heads, and a graceful stop.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,12 +40,42 @@ impl Listeners {
     pub fn addresses(&self) -> Vec<String> {
         self.0.iter().map(|(_, a)| a.clone()).collect()
     }
+
+    /// A duplicate of each listening socket, in `--listen` order (for an upgrade's handover).
+    pub fn duplicates(&self) -> Vec<std::io::Result<OwnedFd>> {
+        self.0
+            .iter()
+            .map(|(l, _)| match l {
+                Listener::Tcp(l) => l.as_fd().try_clone_to_owned(),
+                Listener::Unix(l) => l.as_fd().try_clone_to_owned(),
+            })
+            .collect()
+    }
 }
 
 /// Binds every `--listen` address. Call within the runtime, before serving.
 pub fn bind(config: &Config) -> Result<Listeners, String> {
+    bind_inheriting(config, &[])
+}
+
+/// Binds every `--listen` address, using a listening socket of `inherited` (by `--listen`
+/// value: kept across an upgrade, so no connection is refused meanwhile) where there is one.
+pub fn bind_inheriting(
+    config: &Config,
+    inherited: &[(String, OwnedFd)],
+) -> Result<Listeners, String> {
     let mut out = Vec::new();
     for listen in &config.listen {
+        let key = listen.to_string();
+        if let Some((_, fd)) = inherited.iter().find(|(k, _)| *k == key) {
+            match adopt(listen, fd) {
+                Ok(bound) => {
+                    out.push(bound);
+                    continue;
+                }
+                Err(e) => log::warn!("{key}: the inherited socket is unusable ({e}); binding anew"),
+            }
+        }
         let bound = match listen {
             Listen::Tcp(addr) => {
                 let std = std::net::TcpListener::bind(addr)
@@ -60,6 +91,31 @@ pub fn bind(config: &Config) -> Result<Listeners, String> {
         out.push(bound);
     }
     Ok(Listeners(out))
+}
+
+/// A listening socket inherited for `listen` (a duplicate is taken; the original stays).
+fn adopt(listen: &Listen, fd: &OwnedFd) -> std::io::Result<(Listener, String)> {
+    let fd = fd.try_clone()?;
+    Ok(match listen {
+        Listen::Tcp(_) => {
+            let std = std::net::TcpListener::from(fd);
+            std.set_nonblocking(true)?;
+            let local = std.local_addr()?;
+            (
+                Listener::Tcp(TcpListener::from_std(std)?),
+                format!("http://{local}"),
+            )
+        }
+        Listen::Unix(_) => {
+            let std = std::os::unix::net::UnixListener::from(fd);
+            std.set_nonblocking(true)?;
+            std.local_addr()?;
+            (
+                Listener::Unix(UnixListener::from_std(std)?),
+                listen.to_string(),
+            )
+        }
+    })
 }
 
 fn bind_unix(path: &PathBuf, config: &Config) -> Result<UnixListener, String> {
