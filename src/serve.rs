@@ -3,6 +3,7 @@
 //! SIGUSR2 upgrades: the binary is executed again from disk, keeping the sessions (`upgrade`).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
@@ -101,7 +102,7 @@ async fn serve(config: Config, handover: Option<Handover>, binary: std::path::Pa
         config.db.display()
     );
     let upgrader = Upgrader::new(binary, &config, &listeners);
-    let mut server = Some(start_serving(&api, &stop_tx, listeners));
+    let mut server = Some(Serving::start(&api, &stop_tx, listeners));
     loop {
         tokio::select! {
             _ = term.recv() => { log::info!("SIGTERM: shutting down"); break }
@@ -119,7 +120,7 @@ async fn serve(config: Config, handover: Option<Handover>, binary: std::path::Pa
             match upgrader.listeners(&config) {
                 Ok(listeners) => {
                     let _ = stop_tx.send(false);
-                    server = Some(start_serving(&api, &stop_tx, listeners));
+                    server = Some(Serving::start(&api, &stop_tx, listeners));
                 }
                 Err(e) => {
                     log::error!("cannot listen again after the failed upgrade: {e}");
@@ -130,9 +131,9 @@ async fn serve(config: Config, handover: Option<Handover>, binary: std::path::Pa
     }
     drop(upgrader); // its copies of the listening sockets: they close with the accept loops
     let stop = async {
-        let _ = stop_tx.send(true);
-        if let Some(server) = server {
-            let _ = server.await;
+        match server {
+            Some(server) => server.stop(&stop_tx).await,
+            None => drop(stop_tx.send(true)),
         }
         manager.shutdown().await;
     };
@@ -144,19 +145,41 @@ async fn serve(config: Config, handover: Option<Handover>, binary: std::path::Pa
     ExitCode::SUCCESS
 }
 
-/// Serves the API on `listeners` (and watches for password changes) until `stop` says `true`.
-fn start_serving(
-    api: &std::sync::Arc<Api>,
-    stop: &watch::Sender<bool>,
-    listeners: Listeners,
-) -> JoinHandle<()> {
-    let watcher = api.clone();
-    let mut stopping = stop.subscribe();
-    tokio::spawn(async move {
-        let stop = async move {
-            let _ = stopping.wait_for(|s| *s).await;
+/// The API being served: accepting connections until [`Serving::stop`].
+pub struct Serving {
+    accepting: watch::Sender<bool>,
+    task: JoinHandle<api::Open>,
+}
+
+impl Serving {
+    /// Serves the API on `listeners` (and watches for password changes) until `stop` says
+    /// `true` or [`Serving::stop`].
+    fn start(api: &Arc<Api>, stop: &watch::Sender<bool>, listeners: Listeners) -> Serving {
+        let watcher = api.clone();
+        let mut stopping = stop.subscribe();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            };
+            watcher.gate.watch_password_changes(stop).await;
+        });
+        let (accepting, mut until) = watch::channel(true);
+        let until = async move {
+            let _ = until.wait_for(|a| !*a).await;
         };
-        watcher.gate.watch_password_changes(stop).await;
-    });
-    tokio::spawn(api::serve(api.clone(), listeners))
+        let task = tokio::spawn(api::accept_until(api.clone(), listeners, until));
+        Serving { accepting, task }
+    }
+
+    /// Stops accepting first (so a client that reconnects at once is not accepted only to be
+    /// closed), then tells the connections to stop with `stop` (WebSockets get 1001, event
+    /// streams end) and gives them up to 1 s to finish.
+    pub async fn stop(self, stop: &watch::Sender<bool>) {
+        let _ = self.accepting.send(false);
+        let open = self.task.await;
+        let _ = stop.send(true);
+        if let Ok(open) = open {
+            open.drain().await;
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! stay its children), handing over every running session (see `handover` and `adopt`).
 //!
 //! In order: the new binary must answer `--version` (else nothing is touched); the API stops
-//! (no new connections, WebSockets closed with 1001, event streams ended); every session holds
+//! (nothing accepted, then WebSockets closed with 1001, event streams ended); every session holds
 //! still and its output is committed; the exec. If the exec fails, the sessions go on and the
 //! API serves again on the same sockets.
 
@@ -14,13 +14,13 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::adopt::Frozen;
 use crate::api::{self, Listeners};
 use crate::config::Config;
 use crate::handover::{self, Doc, DocListener, DocPrevious, DocSession, Handover};
 use crate::manager::Manager;
+use crate::serve::Serving;
 
 /// How long the new binary has to answer `--version`.
 const CHECK_LIMIT: Duration = Duration::from_secs(5);
@@ -92,14 +92,14 @@ impl Upgrader {
     }
 }
 
-/// Upgrades, or returns when that did not happen (after logging why). `server` is the task
-/// serving the API: it is stopped (and `None` on return) once the handover has begun, so the
+/// Upgrades, or returns when that did not happen (after logging why). `server` serves the
+/// API: it is stopped (with `stop`; `None` on return) once the handover has begun, so the
 /// caller serves again if it sees `None`.
 pub async fn attempt(
     up: &Upgrader,
     manager: &Manager,
     stop: &watch::Sender<bool>,
-    server: &mut Option<JoinHandle<()>>,
+    server: &mut Option<Serving>,
 ) {
     log::info!("SIGUSR2: upgrading to {}", up.exe.display());
     match check(&up.exe).await {
@@ -113,9 +113,8 @@ pub async fn attempt(
         }
     }
     notify_reloading();
-    let _ = stop.send(true);
     if let Some(server) = server.take() {
-        let _ = server.await;
+        server.stop(stop).await;
     }
     if !manager.clients_gone(CLOSE_LIMIT).await {
         log::warn!("upgrade: some WebSocket clients were not closed within {CLOSE_LIMIT:?}");

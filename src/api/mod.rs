@@ -27,7 +27,7 @@ use crate::manager::Manager;
 
 pub use assets::embedded_bytes as ui_bytes;
 pub use respond::Body;
-pub use server::{Listeners, bind, bind_inheriting};
+pub use server::{Listeners, Open, accept_until, bind, bind_inheriting};
 
 /// Limits the handlers enforce, from the configuration.
 #[derive(Debug, Clone)]

@@ -159,6 +159,22 @@ fn bind_unix(path: &PathBuf, config: &Config) -> Result<UnixListener, String> {
 
 /// Accepts and serves connections until shutdown, then lets them finish (within [`DRAIN`]).
 pub async fn serve(api: Arc<Api>, listeners: Listeners) {
+    accept_until(api, listeners, std::future::pending())
+        .await
+        .drain()
+        .await;
+}
+
+/// Accepts and serves connections until `until` resolves or the API shuts down; returns once
+/// nothing is accepted any more, the connections still open (the listening sockets close with
+/// the accept loops unless a copy of them is kept elsewhere: an upgrade keeps one, so new
+/// connections wait in their queue). Telling the connections to stop *after* this means none
+/// that a stopping client makes again is accepted here only to be closed.
+pub async fn accept_until(
+    api: Arc<Api>,
+    listeners: Listeners,
+    until: impl std::future::Future<Output = ()>,
+) -> Open {
     let permits = Arc::new(Semaphore::new(api.limits.max_connections));
     let mut accepters = Vec::new();
     for (listener, _) in listeners.0 {
@@ -169,13 +185,34 @@ pub async fn serve(api: Arc<Api>, listeners: Listeners) {
         )));
     }
     let mut shutdown = api.shutdown.clone();
-    super::stopping(&mut shutdown).await;
+    tokio::select! {
+        () = until => {}
+        () = super::stopping(&mut shutdown) => {}
+    }
     for a in &accepters {
         a.abort();
     }
-    // Every connection holds a permit: all back means all closed.
-    let all = u32::try_from(api.limits.max_connections).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(DRAIN, permits.acquire_many(all)).await;
+    for a in accepters {
+        let _ = a.await; // cancelled: its listener is dropped, nothing more is accepted
+    }
+    Open {
+        permits,
+        all: u32::try_from(api.limits.max_connections).unwrap_or(u32::MAX),
+    }
+}
+
+/// The connections of a server that no longer accepts.
+pub struct Open {
+    permits: Arc<Semaphore>,
+    all: u32,
+}
+
+impl Open {
+    /// Once the API is shutting down: lets open connections finish, for at most [`DRAIN`].
+    pub async fn drain(self) {
+        // Every connection holds a permit: all back means all closed.
+        let _ = tokio::time::timeout(DRAIN, self.permits.acquire_many(self.all)).await;
+    }
 }
 
 async fn accept_loop(api: Arc<Api>, listener: Listener, permits: Arc<Semaphore>) {
