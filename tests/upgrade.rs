@@ -28,19 +28,30 @@ fn install(dir: &Path) -> PathBuf {
 }
 
 /// Replaces `path` with a copy of `from` the way package managers do: a new file renamed over
-/// the old one (which a running program keeps using).
+/// the old one (which a running program keeps using). `cp` writes it: a file this test process
+/// had open for writing could be inherited for a moment by a child another test forks, and
+/// executing it would then fail with "text file busy".
 fn replace(path: &Path, from: &Path) {
     let new = path.with_extension("new");
-    std::fs::copy(from, &new).unwrap();
+    let cp = std::process::Command::new("cp")
+        .arg(from)
+        .arg(&new)
+        .status();
+    assert!(
+        cp.unwrap().success(),
+        "cp {} {}",
+        from.display(),
+        new.display()
+    );
     std::fs::rename(&new, path).unwrap();
 }
 
 /// Replaces `path` with a shell script.
 fn replace_with_script(path: &Path, script: &str) {
-    let new = path.with_extension("new");
-    std::fs::write(&new, script).unwrap();
-    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::rename(&new, path).unwrap();
+    let text = path.with_extension("txt");
+    std::fs::write(&text, script).unwrap();
+    std::fs::set_permissions(&text, std::fs::Permissions::from_mode(0o755)).unwrap();
+    replace(path, &text);
 }
 
 /// The numbers of the complete lines of a counter's output.
@@ -295,7 +306,7 @@ async fn a_new_program_that_cannot_start_goes_back_to_the_previous_binary() {
     let pid = s.session(&sid)["pid"].clone();
     // A "new version" that answers --version but refuses the settings it is started with.
     let real = dir.path().join("real-lanterm");
-    std::fs::copy(server::BIN, &real).unwrap();
+    replace(&real, Path::new(server::BIN));
     replace_with_script(
         &bin,
         &format!(
