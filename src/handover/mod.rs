@@ -7,89 +7,21 @@
 //! close-on-exec again. If it cannot start, [`Handover::roll_back`] executes the previous binary
 //! (kept open, so it works even after the file was replaced on disk) with the same handover.
 
+mod doc;
+
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
-use serde::{Deserialize, Serialize};
 
 use crate::pty::{self, Inherited, Program};
 
-/// The document's format; a program that does not know it does not take the sessions.
-pub const VERSION: u32 = 1;
-/// Largest document read: 4096 sessions (the `--max-sessions` ceiling) take under 1 MiB.
-pub const MAX_DOC: u64 = 4 * 1024 * 1024;
-/// Most sessions a document may hand over: the `--max-sessions` ceiling.
-pub const MAX_SESSIONS: usize = 4096;
-const MEMFD_NAME: &str = "lanterm-handover";
-
-/// The handover document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Doc {
-    pub version: u32,
-    /// The binary's path, which the next upgrade executes again.
-    pub exe: String,
-    pub sessions: Vec<DocSession>,
-    pub listeners: Vec<DocListener>,
-    /// The binary that handed over, to go back to if the new one cannot start.
-    pub previous: Option<DocPrevious>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DocSession {
-    pub seq: i64,
-    pub id: String,
-    pub pid: i32,
-    /// The PTY master.
-    pub fd: RawFd,
-    /// Output offset one past the last byte read: where the output goes on.
-    pub end: u64,
-    /// A stop was asked for (its SIGKILL is armed again after the grace period).
-    pub stopping: bool,
-    /// Seconds since the epoch of the last output, if any.
-    pub last_output_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DocListener {
-    /// The `--listen` value it was bound for.
-    pub listen: String,
-    pub fd: RawFd,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DocPrevious {
-    /// The previous binary, open for reading.
-    pub exe_fd: RawFd,
-    /// Its command line.
-    pub argv: Vec<String>,
-}
-
-/// Checks and parses a document read from the memfd.
-pub fn parse(bytes: &[u8]) -> Result<Doc, String> {
-    if bytes.len() as u64 > MAX_DOC {
-        return Err(format!("over {MAX_DOC} bytes"));
-    }
-    let doc: Doc = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    if doc.version != VERSION {
-        return Err(format!(
-            "format {} (this program reads format {VERSION})",
-            doc.version
-        ));
-    }
-    if doc.sessions.len() > MAX_SESSIONS {
-        return Err(format!(
-            "{} sessions (at most {MAX_SESSIONS})",
-            doc.sessions.len()
-        ));
-    }
-    Ok(doc)
-}
+pub use doc::{Doc, DocListener, DocPrevious, DocSession, MAX_DOC, MAX_SESSIONS, VERSION, parse};
+use doc::{MEMFD_NAME, read, write};
 
 /// A session as handed over, with its PTY master if it was inherited.
 pub struct HandedSession {
@@ -164,15 +96,6 @@ pub fn take() -> Option<Handover> {
             None
         }
     }
-}
-
-fn read(mut file: File) -> Result<Doc, String> {
-    file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.take(MAX_DOC + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    parse(&bytes)
 }
 
 impl Handover {
@@ -294,95 +217,4 @@ fn exec(program: Program<'_>, argv: &[String], doc: &Doc, fds: &[BorrowedFd<'_>]
     let mut keep = fds.to_vec();
     keep.push(memfd.as_fd());
     pty::exec_keeping(program, &argv, &env, &keep, &held_signals())
-}
-
-/// The document in a new memfd (close-on-exec until the exec clears it).
-fn write(doc: &Doc) -> io::Result<OwnedFd> {
-    let bytes = serde_json::to_vec(doc).map_err(io::Error::other)?;
-    if bytes.len() as u64 > MAX_DOC {
-        return Err(io::Error::other(format!(
-            "the handover document would be {} bytes, over {MAX_DOC}",
-            bytes.len()
-        )));
-    }
-    let fd = memfd_create(MEMFD_NAME, MFdFlags::MFD_CLOEXEC)?;
-    let mut file = File::from(fd);
-    file.write_all(&bytes)?;
-    Ok(OwnedFd::from(file))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn doc(sessions: usize) -> Doc {
-        Doc {
-            version: VERSION,
-            exe: "/usr/bin/lanterm".into(),
-            sessions: (0..sessions)
-                .map(|i| DocSession {
-                    seq: i as i64 + 1,
-                    id: "8fJ2kQ0s1c9wXy_A".into(),
-                    pid: 40_000 + i as i32,
-                    fd: 10 + i as i32,
-                    end: u64::MAX - i as u64,
-                    stopping: i % 2 == 0,
-                    last_output_at: Some(1_700_000_000),
-                })
-                .collect(),
-            listeners: vec![DocListener {
-                listen: "unix:/run/lanterm.sock".into(),
-                fd: 5,
-            }],
-            previous: Some(DocPrevious {
-                exe_fd: 6,
-                argv: vec!["/usr/bin/lanterm".into(), "serve".into()],
-            }),
-        }
-    }
-
-    #[test]
-    fn a_document_reads_back_as_written() {
-        let d = doc(3);
-        assert_eq!(parse(&serde_json::to_vec(&d).unwrap()), Ok(d));
-    }
-
-    #[test]
-    fn the_session_limit_is_enforced_and_fits_the_size_limit() {
-        let at_limit = serde_json::to_vec(&doc(MAX_SESSIONS)).unwrap();
-        assert!(
-            (at_limit.len() as u64) < MAX_DOC,
-            "{} bytes",
-            at_limit.len()
-        );
-        assert!(parse(&at_limit).is_ok());
-        let over = serde_json::to_vec(&doc(MAX_SESSIONS + 1)).unwrap();
-        assert!(parse(&over).unwrap_err().contains("4097 sessions"));
-    }
-
-    #[test]
-    fn oversized_unknown_or_broken_documents_are_refused() {
-        let mut big = serde_json::to_vec(&doc(1)).unwrap();
-        big.resize(MAX_DOC as usize + 1, b' ');
-        assert!(parse(&big).unwrap_err().starts_with("over"));
-        let mut future = doc(1);
-        future.version = VERSION + 1;
-        let future = serde_json::to_vec(&future).unwrap();
-        assert!(parse(&future).unwrap_err().contains("format 2"));
-        assert!(parse(b"{\"version\":1}").is_err());
-        assert!(parse(b"").is_err());
-    }
-
-    #[test]
-    fn a_document_goes_through_a_memfd() {
-        let d = doc(2);
-        let fd = write(&d).unwrap();
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
-        assert!(
-            link.to_string_lossy()
-                .starts_with(&format!("/memfd:{MEMFD_NAME}")),
-            "{link:?}"
-        );
-        assert_eq!(read(File::from(fd)), Ok(d));
-    }
 }
