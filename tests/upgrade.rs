@@ -269,6 +269,37 @@ async fn an_unusable_binary_is_refused_and_nothing_stops() {
     stop_and_check(&s, &sid).await;
 }
 
+#[test]
+fn sigterm_during_an_upgrade_stops_cleanly() {
+    let dir = common::TempDir::new("upgrade");
+    let bin = install(dir.path());
+    let mut s = Server::start_binary(&bin, &[]);
+    let sid = s.run("sleep 600");
+    // A binary that takes its time to answer --version: the upgrade is still checking it.
+    replace_with_script(&bin, "#!/bin/sh\nexec sleep 29.75\n");
+    s.signal(Signal::SIGUSR2);
+    s.wait_log("SIGUSR2: upgrading", 1);
+    let (status, took) = s.terminate();
+    assert!(status.success(), "{status:?}: {}", s.log());
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let log = s.log();
+    assert!(log.contains("upgrade abandoned, shutting down"), "{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
+    // The session was ended as at any stop, and the check's process did not outlive it.
+    let db = rusqlite::Connection::open(s.dir.db()).unwrap();
+    let status: String = db
+        .query_row("SELECT status FROM sessions WHERE id = ?1", [&sid], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(status, "stopped");
+    let checker = std::process::Command::new("pgrep")
+        .args(["-f", "^sleep 29.75$"])
+        .output()
+        .unwrap();
+    assert!(checker.stdout.is_empty(), "{checker:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exec_that_fails_resumes_everything_on_the_same_socket() {
     let dir = common::TempDir::new("upgrade");
