@@ -1,28 +1,16 @@
-//! Launching: a create request checked and turned into a process on a PTY, then supervised
-//! until it ends (output pumped, exit status recorded).
+//! Launching: a create request checked and turned into a [`Plan`] (the process to start on a
+//! PTY); `supervise` then follows it until it ends.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde::Deserialize;
-use tokio::process::Child;
-use tokio::time::Instant;
 
-use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::event::Event;
 use crate::id::SessionId;
-use crate::manager::Shared;
 use crate::pty::SpawnSpec;
-use crate::record::Status;
-use crate::session::Session;
 use crate::user::{Account, Policy};
 
 /// Longest session name, in bytes.
@@ -32,14 +20,6 @@ pub const MAX_COMMAND: usize = 16 * 1024;
 /// Most environment variables a request may add, and their total size.
 pub const MAX_ENV_VARS: usize = 64;
 pub const MAX_ENV_BYTES: usize = 32 * 1024;
-/// Size of one read from the PTY.
-const READ_CHUNK: usize = 16 * 1024;
-/// Longest the output of a session waits for room in the store's queue before it goes on
-/// without it (a disk that stalls must not freeze terminals).
-const STORE_STALL: Duration = Duration::from_secs(1);
-/// After the process exits, output still buffered in the PTY is read for at most this long
-/// (background jobs may keep the terminal open; they get SIGHUP when it closes).
-const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
 
 /// `POST /api/sessions`: every field optional. Unknown fields are ignored.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -246,105 +226,6 @@ pub fn signal_name(signal: i32) -> String {
         Ok(s) => s.as_str().trim_start_matches("SIG").to_owned(),
         Err(_) => signal.to_string(),
     }
-}
-
-/// Status, exit code and signal of a finished process.
-fn outcome(status: ExitStatus, stop_requested: bool) -> (Status, Option<i32>, Option<String>) {
-    let code = status.code();
-    let signal = status.signal().map(signal_name);
-    let st = if stop_requested {
-        Status::Stopped
-    } else if code == Some(0) {
-        Status::Completed
-    } else {
-        Status::Failed
-    };
-    (st, code, signal)
-}
-
-/// Pumps the PTY's output into the session until the process has exited and its output is
-/// drained, then records how it ended. One task per running session.
-pub(crate) async fn supervise(session: Arc<Session>, mut child: Child, shared: Arc<Shared>) {
-    let Some(pty) = session.pty() else {
-        return;
-    };
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut exited: Option<std::io::Result<ExitStatus>> = None;
-    let mut drain_until: Option<Instant> = None;
-    loop {
-        tokio::select! {
-            read = pty.read(&mut buf) => match read {
-                Ok(0) => break,
-                Ok(n) => {
-                    if !session.push_output(&buf[..n], &shared.store)
-                        && !session.wait_for_store(&shared.store, STORE_STALL).await
-                    {
-                        log::warn!(
-                            "session {}: the store took no output for {STORE_STALL:?}; \
-                             going on without it (stored history will have a hole)",
-                            session.id
-                        );
-                    }
-                }
-                Err(e) => {
-                    log::warn!("session {}: reading the terminal failed: {e}", session.id);
-                    break;
-                }
-            },
-            status = child.wait(), if exited.is_none() => {
-                session.reaped.store(true, Ordering::Release);
-                exited = Some(status);
-                drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
-            }
-            () = tokio::time::sleep_until(drain_until.unwrap_or_else(Instant::now)),
-                if drain_until.is_some() => break,
-        }
-    }
-    drop(pty);
-    let status = match exited {
-        Some(status) => status,
-        None => child.wait().await,
-    };
-    session.reaped.store(true, Ordering::Release);
-    let stop_requested = session.stop_requested.load(Ordering::Relaxed);
-    let (st, code, signal) = match status {
-        Ok(status) => outcome(status, stop_requested),
-        Err(e) => {
-            log::error!(
-                "session {}: waiting for the process failed: {e}",
-                session.id
-            );
-            (Status::Lost, None, None)
-        }
-    };
-    session.drain_to_store(&shared.store).await;
-    let info = session.finish(|i| {
-        i.status = st;
-        i.ended_at = Some(Timestamp::now());
-        i.exit_code = code;
-        i.exit_signal = signal;
-    });
-    // The slot is free the moment the session shows as ended.
-    shared.release_slot();
-    log::info!(
-        "session {} ({}) ended: {}{}",
-        info.id,
-        info.name,
-        st.as_str(),
-        match (&info.exit_code, &info.exit_signal) {
-            (Some(c), _) => format!(", exit code {c}"),
-            (None, Some(s)) => format!(", signal {s}"),
-            _ => String::new(),
-        }
-    );
-    if let Err(e) = shared.store.update(&info).await {
-        log::warn!("session {}: final record not stored: {e}", info.id);
-    }
-    let _ = shared.events.send(Event::Exited(info));
-    if shared.store.flush().await.is_ok() {
-        session.release_ring_if_stored();
-    }
-    shared.supervisor_done();
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! sessions on PTYs that outlive their viewers, with their output kept in memory and in SQLite.
 #![deny(unsafe_code)]
 
+pub mod adopt;
 pub mod api;
 pub mod auth;
 pub mod client;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod handover;
 pub mod id;
 pub mod launch;
 pub mod logging;
@@ -18,9 +20,12 @@ pub mod manager;
 pub mod notify;
 pub mod passwd;
 pub mod pty;
+mod reaper;
 pub mod record;
 pub mod ring;
 pub mod serve;
 pub mod session;
 pub mod store;
+mod supervise;
+pub mod upgrade;
 pub mod user;

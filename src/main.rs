@@ -35,11 +35,13 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
+            lanterm::handover::after_bad_settings(&e.to_string()); // an upgrade goes back
             return ExitCode::from(2);
         }
     };
     if let Err(e) = lanterm::auth::check_no_auth(config.no_auth, &config.listen) {
         eprintln!("{e}");
+        lanterm::handover::after_bad_settings(&e.to_string()); // an upgrade goes back
         return ExitCode::from(2);
     }
     lanterm::logging::init(config.log);

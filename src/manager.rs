@@ -17,6 +17,7 @@ use crate::event::Event;
 use crate::id::SessionId;
 use crate::launch::{self, CreateRequest, Plan};
 use crate::pty;
+use crate::reaper::Reaper;
 use crate::record::{SessionInfo, Status};
 use crate::session::{self, Session};
 use crate::store::{Health, Store, StoreConfig};
@@ -37,16 +38,21 @@ pub(crate) struct Shared {
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
     policy: Policy,
     max_sessions: usize,
-    stop_grace: Duration,
+    pub(crate) stop_grace: Duration,
     next_seq: AtomicI64,
     /// Supervisors still working (sessions being started, running, or being recorded).
-    live: watch::Sender<usize>,
+    pub(crate) live: watch::Sender<usize>,
     /// Sessions started or being started and not yet ended: what `max_sessions` limits.
     live_slots: AtomicUsize,
+    /// Held (shared) while a session starts; an upgrade holds it exclusively (see `adopt`).
+    pub(crate) spawning: Arc<tokio::sync::RwLock<()>>,
+    /// `true` while an upgrade asks the supervisors to hold still; `frozen` counts those that do.
+    pub(crate) freeze: watch::Sender<bool>,
+    pub(crate) frozen: watch::Sender<usize>,
 }
 
 impl Shared {
-    fn sessions(&self) -> MutexGuard<'_, HashMap<SessionId, Arc<Session>>> {
+    pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<SessionId, Arc<Session>>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -67,6 +73,12 @@ impl Shared {
         Ok(())
     }
 
+    /// Takes a slot whatever the limit (a session adopted across an upgrade is running already).
+    pub(crate) fn force_slot(&self) {
+        self.live_slots.fetch_add(1, Ordering::AcqRel);
+        self.live.send_modify(|n| *n += 1);
+    }
+
     /// Gives a slot back: the session has ended (or never started).
     pub(crate) fn release_slot(&self) {
         self.live_slots.fetch_sub(1, Ordering::AcqRel);
@@ -82,7 +94,7 @@ impl Shared {
 /// The engine's handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Manager {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// The signals a stop request may ask for.
@@ -131,6 +143,9 @@ impl Manager {
             next_seq: AtomicI64::new(next_seq),
             live: watch::Sender::new(0),
             live_slots: AtomicUsize::new(0),
+            spawning: Arc::new(tokio::sync::RwLock::new(())),
+            freeze: watch::Sender::new(false),
+            frozen: watch::Sender::new(0),
         });
         let manager = Manager { shared };
         if let Some(idle) = config.idle_timeout {
@@ -144,10 +159,13 @@ impl Manager {
     pub async fn create(&self, req: CreateRequest) -> Result<SessionInfo> {
         let id = SessionId::random().map_err(|e| Error::internal(format!("random id: {e}")))?;
         let plan = Plan::new(req, &self.shared.policy, &id)?;
+        // An upgrade waits for sessions being started, and holds new ones until it is over.
+        let spawning = self.shared.spawning.clone().read_owned().await;
         self.shared.take_slot()?;
         let shared = self.shared.clone();
         tokio::spawn(async move {
             let result = start(&shared, id, plan).await;
+            drop(spawning);
             if result.is_err() {
                 shared.release_slot();
                 shared.supervisor_done();
@@ -356,7 +374,8 @@ async fn start(shared: &Arc<Shared>, id: SessionId, plan: Plan) -> Result<Sessio
     };
     let session = Session::started(info.clone(), pty, progress);
     shared.sessions().insert(id, session.clone());
-    tokio::spawn(launch::supervise(session, child, shared.clone()));
+    let child = Reaper::Spawned(child);
+    tokio::spawn(crate::supervise::supervise(session, child, shared.clone()));
     log::info!(
         "session {} ({}) started as {} in {}, pid {}",
         info.id,
@@ -370,7 +389,7 @@ async fn start(shared: &Arc<Shared>, id: SessionId, plan: Plan) -> Result<Sessio
 }
 
 /// Signals a running session and arms the SIGKILL that follows after `grace`.
-fn stop_session(session: &Arc<Session>, signal: Option<Signal>, grace: Duration) {
+pub(crate) fn stop_session(session: &Arc<Session>, signal: Option<Signal>, grace: Duration) {
     let (Some(pid), true) = (session.pid(), session.status().is_running()) else {
         return;
     };

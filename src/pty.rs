@@ -5,19 +5,25 @@
 //! hands back a [`Pty`] (the non-blocking master, read and written through tokio's `AsyncFd`) and
 //! the tokio [`Child`] that reaps it. [`signal_session`] delivers a signal to every process of a
 //! terminal session, including grandchildren in other process groups.
+//!
+//! For upgrades (see `upgrade` and `handover`): [`Pty::adopt`] wraps a master inherited across
+//! `execve`, [`Inherited`] takes ownership of inherited descriptors, and [`exec_keeping`]
+//! replaces the program of this process keeping chosen descriptors open.
 #![allow(unsafe_code)]
 
-use std::ffi::{CString, OsString};
+use std::collections::BTreeMap;
+use std::ffi::{CStr, CString, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::{Winsize, openpty};
-use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, killpg, pthread_sigmask};
 use nix::unistd::{Gid, Pid, Uid};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -26,6 +32,7 @@ use tokio::process::{Child, Command};
 nix::ioctl_write_ptr_bad!(set_winsize, nix::libc::TIOCSWINSZ, Winsize);
 nix::ioctl_write_int_bad!(set_controlling_tty, nix::libc::TIOCSCTTY);
 nix::ioctl_read_bad!(get_winsize, nix::libc::TIOCGWINSZ, Winsize);
+nix::ioctl_read_bad!(get_pty_number, nix::libc::TIOCGPTN, nix::libc::c_uint);
 
 /// Held while a PTY is opened and a child forked, so that no other child of ours is forked
 /// between `openpty` and the moment both PTY descriptors are close-on-exec: a PTY descriptor
@@ -125,16 +132,42 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<(Pty, Child)> {
     let child = cmd.spawn()?;
     drop(cmd); // closes our copies of the slave, so the master sees EOF when the child's go.
     drop(_guard);
-    let interest = Interest::READABLE | Interest::WRITABLE;
-    // SAFETY: `OwnedFd` owns an open descriptor; the `AsyncFd` takes ownership of it and it is
-    // neither closed nor replaced until the `AsyncFd` is dropped.
-    let master = unsafe { AsyncFd::register_with_interest(pair.master, interest) }
-        .map_err(io::Error::from)?;
-    let pty = Pty { master };
-    Ok((pty, child))
+    Ok((Pty::register(pair.master)?, child))
 }
 
 impl Pty {
+    fn register(master: OwnedFd) -> io::Result<Pty> {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        // SAFETY: `OwnedFd` owns an open descriptor; the `AsyncFd` takes ownership of it and it
+        // is neither closed nor replaced until the `AsyncFd` is dropped.
+        let master = unsafe { AsyncFd::register_with_interest(master, interest) }
+            .map_err(io::Error::from)?;
+        Ok(Pty { master })
+    }
+
+    /// Takes over the master of a PTY inherited across an upgrade's `execve`: checked to be a
+    /// PTY master, made close-on-exec and non-blocking again, registered with tokio.
+    pub fn adopt(master: OwnedFd) -> io::Result<Pty> {
+        let mut number: nix::libc::c_uint = 0;
+        // SAFETY: TIOCGPTN writes one `c_uint` through the pointer, valid for the call. Only a
+        // PTY master answers it (anything else fails with ENOTTY or EINVAL).
+        unsafe { get_pty_number(master.as_raw_fd(), &mut number) }.map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("not a PTY master: {e}"),
+            )
+        })?;
+        set_cloexec(&master)?;
+        let flags = OFlag::from_bits_truncate(fcntl(&master, FcntlArg::F_GETFL)?);
+        fcntl(&master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        Pty::register(master)
+    }
+
+    /// The master descriptor, to hand over across an upgrade's `execve`.
+    pub fn master_fd(&self) -> BorrowedFd<'_> {
+        self.master.get_ref().as_fd()
+    }
+
     /// Reads output. `Ok(0)` means the terminal is closed: no process holds its slave side any
     /// more (Linux reports that as `EIO`, which is folded into `Ok(0)` here).
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -181,6 +214,121 @@ impl Pty {
             .ok()
             .filter(|p| p.as_raw() > 1)
     }
+}
+
+/// Descriptors this process inherited through `execve` (numbers above 2 that were not
+/// close-on-exec when [`Inherited::list`] looked), with what `/proc/self/fd` says each one is.
+/// Listing also makes *every* descriptor above 2 close-on-exec, so nothing inherited leaks into
+/// a session's process; each inherited one can then be taken (owned) once.
+pub struct Inherited(BTreeMap<RawFd, String>);
+
+/// Set once [`Inherited::list`] has run: a second list could hand out a descriptor twice.
+static LISTED: AtomicBool = AtomicBool::new(false);
+
+impl Inherited {
+    /// Lists (and marks close-on-exec) the inherited descriptors. Call once, first thing in the
+    /// service; later calls list nothing.
+    pub fn list() -> Inherited {
+        let mut found = BTreeMap::new();
+        if LISTED.swap(true, Ordering::AcqRel) {
+            return Inherited(found);
+        }
+        let numbers: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+            Ok(dir) => dir
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .filter(|&n| n > 2)
+                .collect(),
+            Err(_) => return Inherited(found),
+        };
+        for n in numbers {
+            // SAFETY: F_GETFD and F_SETFD read and set a descriptor's flags and touch no memory;
+            // on a number that is not open (the directory listing's own, closed by now) they
+            // fail with EBADF and change nothing.
+            let flags = unsafe { nix::libc::fcntl(n, nix::libc::F_GETFD) };
+            if flags < 0 {
+                continue;
+            }
+            if flags & nix::libc::FD_CLOEXEC == 0 {
+                // Everything this process opens itself (std, tokio, SQLite) is close-on-exec:
+                // without the flag, the descriptor came through `execve` and nothing owns it.
+                let what = std::fs::read_link(format!("/proc/self/fd/{n}"))
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                found.insert(n, what);
+            }
+            // SAFETY: as above.
+            unsafe { nix::libc::fcntl(n, nix::libc::F_SETFD, flags | nix::libc::FD_CLOEXEC) };
+        }
+        Inherited(found)
+    }
+
+    /// The inherited descriptors not taken yet, with what each one is.
+    pub fn iter(&self) -> impl Iterator<Item = (RawFd, &str)> {
+        self.0.iter().map(|(n, w)| (*n, w.as_str()))
+    }
+
+    /// Takes ownership of inherited descriptor `n`, at most once.
+    pub fn take(&mut self, n: RawFd) -> Option<OwnedFd> {
+        self.0.remove(&n)?;
+        // SAFETY: `n` was open and not close-on-exec when listed: inherited through `execve`,
+        // so no object of this process owns it; removing it from the list means it is wrapped
+        // only once. Nothing closes descriptors by number in this process.
+        Some(unsafe { OwnedFd::from_raw_fd(n) })
+    }
+}
+
+/// What [`exec_keeping`] runs: a path, or an open executable (the previous binary, which may
+/// have been replaced on disk since).
+pub enum Program<'a> {
+    Path(&'a CStr),
+    Fd(BorrowedFd<'a>),
+}
+
+/// Replaces this process's program (same pid: its children stay its children) with `program`,
+/// keeping the descriptors `keep` open across the exec and the signals `held` blocked, so they
+/// wait for the new program to handle them. Returns only if the exec failed, with `keep`
+/// close-on-exec again and the signal mask as it was.
+pub fn exec_keeping(
+    program: Program<'_>,
+    argv: &[CString],
+    env: &[CString],
+    keep: &[BorrowedFd<'_>],
+    held: &SigSet,
+) -> io::Error {
+    // No child may be forked while these descriptors are inheritable.
+    let _guard = SPAWN_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut old_mask = SigSet::empty();
+    if let Err(e) = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(held), Some(&mut old_mask)) {
+        return e.into();
+    }
+    let mut cleared = Vec::with_capacity(keep.len());
+    let mut error = None;
+    for fd in keep {
+        match fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())) {
+            Ok(_) => cleared.push(fd),
+            Err(e) => {
+                error = Some(io::Error::from(e));
+                break;
+            }
+        }
+    }
+    let error = error.unwrap_or_else(|| {
+        let result = match program {
+            Program::Path(path) => nix::unistd::execve(path, argv, env),
+            Program::Fd(fd) => nix::unistd::fexecve(fd, argv, env),
+        };
+        match result {
+            Err(e) => e.into(),
+            Ok(never) => match never {},
+        }
+    });
+    for fd in cleared {
+        let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    }
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+    error
 }
 
 /// The size (columns, rows) of the terminal on `fd`, if it is one (for `lanterm attach`).

@@ -91,6 +91,22 @@ impl Session {
         Self::build(info, Some(Arc::new(pty)), Some(Ring::boxed(0)), progress)
     }
 
+    /// A session running before an upgrade's `execve`, taken over on its inherited `pty`: its
+    /// output goes on at `info.output_bytes` (older bytes are read from the store).
+    pub(crate) fn adopted(
+        info: SessionInfo,
+        pty: Pty,
+        progress: Arc<Progress>,
+        last_output: Option<Timestamp>,
+    ) -> Arc<Session> {
+        let end = info.output_bytes;
+        let session = Self::build(info, Some(Arc::new(pty)), Some(Ring::boxed(end)), progress);
+        if let Some(t) = last_output {
+            session.last_output.store(t.0, Ordering::Relaxed);
+        }
+        session
+    }
+
     /// A session known from the store, not running in this process.
     pub(crate) fn loaded(info: SessionInfo, progress: Arc<Progress>) -> Arc<Session> {
         Self::build(info, None, None, progress)

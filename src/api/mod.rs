@@ -29,7 +29,7 @@ use crate::manager::Manager;
 
 pub use assets::embedded_bytes as ui_bytes;
 pub use respond::Body;
-pub use server::{Listeners, Reloader, bind};
+pub use server::{Listeners, Open, Reloader, accept_until, bind, bind_inheriting};
 
 /// Limits the handlers enforce, from the configuration.
 #[derive(Debug, Clone)]

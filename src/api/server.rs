@@ -7,6 +7,7 @@
 //! Unix sockets stay plain HTTP even with TLS on: only processes on this machine reach them
 //! (a local reverse proxy, scripts), through file permissions, so encryption adds nothing.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +56,17 @@ impl Listeners {
     pub fn reloader(&self) -> Reloader {
         Reloader(self.tls.clone())
     }
+
+    /// A duplicate of each listening socket, in `--listen` order (for an upgrade's handover).
+    pub fn duplicates(&self) -> Vec<std::io::Result<OwnedFd>> {
+        self.list
+            .iter()
+            .map(|(l, _)| match l {
+                Listener::Tcp(l) => l.as_fd().try_clone_to_owned(),
+                Listener::Unix(l) => l.as_fd().try_clone_to_owned(),
+            })
+            .collect()
+    }
 }
 
 /// SIGHUP's work: the certificate and key again from their files, if HTTPS is on.
@@ -76,6 +88,16 @@ impl Reloader {
 /// Binds every `--listen` address (and loads the TLS certificate and key, if configured).
 /// Call within the runtime, before serving.
 pub fn bind(config: &Config) -> Result<Listeners, String> {
+    bind_inheriting(config, &[])
+}
+
+/// Binds every `--listen` address (and loads the TLS certificate and key, if configured),
+/// using a listening socket of `inherited` (by `--listen` value: kept across an upgrade, so no
+/// connection is refused meanwhile) where there is one. Call within the runtime.
+pub fn bind_inheriting(
+    config: &Config,
+    inherited: &[(String, OwnedFd)],
+) -> Result<Listeners, String> {
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(Arc::new(Tls::load(cert, key)?)),
         _ => None,
@@ -83,6 +105,16 @@ pub fn bind(config: &Config) -> Result<Listeners, String> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut out = Vec::new();
     for listen in &config.listen {
+        let key = listen.to_string();
+        if let Some((_, fd)) = inherited.iter().find(|(k, _)| *k == key) {
+            match adopt(listen, fd, scheme) {
+                Ok(bound) => {
+                    out.push(bound);
+                    continue;
+                }
+                Err(e) => log::warn!("{key}: the inherited socket is unusable ({e}); binding anew"),
+            }
+        }
         let bound = match listen {
             Listen::Tcp(addr) => {
                 let std = std::net::TcpListener::bind(addr)
@@ -98,6 +130,31 @@ pub fn bind(config: &Config) -> Result<Listeners, String> {
         out.push(bound);
     }
     Ok(Listeners { list: out, tls })
+}
+
+/// A listening socket inherited for `listen` (a duplicate is taken; the original stays).
+fn adopt(listen: &Listen, fd: &OwnedFd, scheme: &str) -> std::io::Result<(Listener, String)> {
+    let fd = fd.try_clone()?;
+    Ok(match listen {
+        Listen::Tcp(_) => {
+            let std = std::net::TcpListener::from(fd);
+            std.set_nonblocking(true)?;
+            let local = std.local_addr()?;
+            (
+                Listener::Tcp(TcpListener::from_std(std)?),
+                format!("{scheme}://{local}"),
+            )
+        }
+        Listen::Unix(_) => {
+            let std = std::os::unix::net::UnixListener::from(fd);
+            std.set_nonblocking(true)?;
+            std.local_addr()?;
+            (
+                Listener::Unix(UnixListener::from_std(std)?),
+                listen.to_string(),
+            )
+        }
+    })
 }
 
 fn bind_unix(path: &PathBuf, config: &Config) -> Result<UnixListener, String> {
@@ -141,6 +198,22 @@ fn bind_unix(path: &PathBuf, config: &Config) -> Result<UnixListener, String> {
 
 /// Accepts and serves connections until shutdown, then lets them finish (within [`DRAIN`]).
 pub async fn serve(api: Arc<Api>, listeners: Listeners) {
+    accept_until(api, listeners, std::future::pending())
+        .await
+        .drain()
+        .await;
+}
+
+/// Accepts and serves connections until `until` resolves or the API shuts down; returns once
+/// nothing is accepted any more, the connections still open (the listening sockets close with
+/// the accept loops unless a copy of them is kept elsewhere: an upgrade keeps one, so new
+/// connections wait in their queue). Telling the connections to stop *after* this means none
+/// that a stopping client makes again is accepted here only to be closed.
+pub async fn accept_until(
+    api: Arc<Api>,
+    listeners: Listeners,
+    until: impl std::future::Future<Output = ()>,
+) -> Open {
     let permits = Arc::new(Semaphore::new(api.limits.max_connections));
     let mut accepters = Vec::new();
     for (listener, _) in listeners.list {
@@ -152,13 +225,34 @@ pub async fn serve(api: Arc<Api>, listeners: Listeners) {
         )));
     }
     let mut shutdown = api.shutdown.clone();
-    super::stopping(&mut shutdown).await;
+    tokio::select! {
+        () = until => {}
+        () = super::stopping(&mut shutdown) => {}
+    }
     for a in &accepters {
         a.abort();
     }
-    // Every connection holds a permit: all back means all closed.
-    let all = u32::try_from(api.limits.max_connections).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(DRAIN, permits.acquire_many(all)).await;
+    for a in accepters {
+        let _ = a.await; // cancelled: its listener is dropped, nothing more is accepted
+    }
+    Open {
+        permits,
+        all: u32::try_from(api.limits.max_connections).unwrap_or(u32::MAX),
+    }
+}
+
+/// The connections of a server that no longer accepts.
+pub struct Open {
+    permits: Arc<Semaphore>,
+    all: u32,
+}
+
+impl Open {
+    /// Once the API is shutting down: lets open connections finish, for at most [`DRAIN`].
+    pub async fn drain(self) {
+        // Every connection holds a permit: all back means all closed.
+        let _ = tokio::time::timeout(DRAIN, self.permits.acquire_many(self.all)).await;
+    }
 }
 
 async fn accept_loop(

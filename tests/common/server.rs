@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -45,7 +45,7 @@ pub struct Server {
     /// `127.0.0.1:PORT`
     pub addr: String,
     pub dir: TempDir,
-    log: Arc<Mutex<String>>,
+    log: Arc<(Mutex<String>, Condvar)>,
     /// A login token that [`Server::get`] and [`Server::send`] send as a bearer token.
     pub token: Option<String>,
 }
@@ -99,8 +99,17 @@ impl Server {
         Server::spawn_in(TempDir::new("api"), no_auth, extra)
     }
 
+    /// With `--no-auth`, running the binary at `bin` (a copy of [`BIN`], say) instead of [`BIN`].
+    pub fn start_binary(bin: &std::path::Path, extra: &[&str]) -> Server {
+        Server::spawn_bin(bin, TempDir::new("api"), true, extra)
+    }
+
     fn spawn_in(dir: TempDir, no_auth: bool, extra: &[&str]) -> Server {
-        let mut cmd = Command::new(server_bin());
+        Server::spawn_bin(std::path::Path::new(&server_bin()), dir, no_auth, extra)
+    }
+
+    fn spawn_bin(bin: &std::path::Path, dir: TempDir, no_auth: bool, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .args(["--flush-interval", "50ms", "--db"])
             .arg(dir.db());
@@ -123,7 +132,7 @@ impl Server {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn lanterm serve");
         let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(String::new()));
+        let log = Arc::new((Mutex::new(String::new()), Condvar::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
         // Drains the log for the server's whole life, so it never blocks on a full pipe.
@@ -133,7 +142,8 @@ impl Server {
             let mut line = Vec::new();
             while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
                 let text = String::from_utf8_lossy(&line);
-                sink.lock().unwrap().push_str(&text);
+                sink.0.lock().unwrap().push_str(&text);
+                sink.1.notify_all();
                 if let Some(addr) = ready_addr(&text)
                     && let Some(tx) = tx.take()
                 {
@@ -147,7 +157,7 @@ impl Server {
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("lanterm serve not ready ({e}): {}", log.lock().unwrap());
+                panic!("lanterm serve not ready ({e}): {}", log.0.lock().unwrap());
             }
         };
         Server {
@@ -168,7 +178,27 @@ impl Server {
 
     /// What the server has logged so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.0.lock().unwrap().clone()
+    }
+
+    /// Waits (at most [`TIMEOUT`]) until the log holds `needle` at least `count` times.
+    pub fn wait_log(&self, needle: &str, count: usize) {
+        let (text, grew) = &*self.log;
+        let deadline = Instant::now() + TIMEOUT;
+        let mut text = text.lock().unwrap();
+        while text.matches(needle).count() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{needle:?} not logged {count} times in {TIMEOUT:?}:\n{text}"
+            );
+            text = grew.wait_timeout(text, left).unwrap().0;
+        }
+    }
+
+    /// Sends `signal` to the server.
+    pub fn signal(&self, signal: Signal) {
+        kill(self.pid(), signal).expect("signal the server");
     }
 
     pub fn pid(&self) -> Pid {

@@ -1,0 +1,149 @@
+//! The supervise task, one per running session: pumps the PTY's output into the session until
+//! the process has exited and its output is drained, then records how it ended. For an upgrade
+//! it can hold still (see `adopt`): its output handed to the store, reading paused, the process
+//! untouched, until the new program takes over or the old one carries on.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::clock::Timestamp;
+use crate::event::Event;
+use crate::launch::signal_name;
+use crate::manager::Shared;
+use crate::reaper::Reaper;
+use crate::record::Status;
+use crate::session::Session;
+
+/// Size of one read from the PTY.
+const READ_CHUNK: usize = 16 * 1024;
+/// Longest the output of a session waits for room in the store's queue before it goes on
+/// without it (a disk that stalls must not freeze terminals).
+const STORE_STALL: Duration = Duration::from_secs(1);
+/// After the process exits, output still buffered in the PTY is read for at most this long
+/// (background jobs may keep the terminal open; they get SIGHUP when it closes).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
+
+/// Status, exit code and signal of a finished process.
+fn outcome(status: ExitStatus, stop_requested: bool) -> (Status, Option<i32>, Option<String>) {
+    let code = status.code();
+    let signal = status.signal().map(signal_name);
+    let st = if stop_requested {
+        Status::Stopped
+    } else if code == Some(0) {
+        Status::Completed
+    } else {
+        Status::Failed
+    };
+    (st, code, signal)
+}
+
+/// Resolves when an upgrade asks the supervisors to hold still.
+async fn hold_requested(freeze: &mut watch::Receiver<bool>) {
+    if freeze.wait_for(|f| *f).await.is_err() {
+        std::future::pending::<()>().await; // the manager is gone: never
+    }
+}
+
+/// Holds still for an upgrade: every byte read so far is handed to the store's queue, then
+/// nothing is read until the hold ends (the exec failed) or the program is replaced.
+async fn hold(session: &Session, shared: &Shared, freeze: &mut watch::Receiver<bool>) {
+    session.drain_to_store(&shared.store).await;
+    shared.frozen.send_modify(|n| *n += 1);
+    let _ = freeze.wait_for(|f| !*f).await;
+    shared.frozen.send_modify(|n| *n = n.saturating_sub(1));
+}
+
+/// Follows a running session until it ends and is recorded.
+pub(crate) async fn supervise(session: Arc<Session>, mut child: Reaper, shared: Arc<Shared>) {
+    let Some(pty) = session.pty() else {
+        shared.supervisor_done();
+        return;
+    };
+    let mut freeze = shared.freeze.subscribe();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut exited: Option<std::io::Result<ExitStatus>> = None;
+    let mut drain_until: Option<Instant> = None;
+    // The terminal is closed (no process holds its slave side) or draining is over.
+    let mut eof = false;
+    while !(eof && exited.is_some()) {
+        tokio::select! {
+            read = pty.read(&mut buf), if !eof => match read {
+                Ok(0) => eof = true,
+                Ok(n) => {
+                    if !session.push_output(&buf[..n], &shared.store)
+                        && !session.wait_for_store(&shared.store, STORE_STALL).await
+                    {
+                        log::warn!(
+                            "session {}: the store took no output for {STORE_STALL:?}; \
+                             going on without it (stored history will have a hole)",
+                            session.id
+                        );
+                    }
+                }
+                Err(e) => {
+                    log::warn!("session {}: reading the terminal failed: {e}", session.id);
+                    eof = true;
+                }
+            },
+            status = child.wait(), if exited.is_none() => {
+                session.reaped.store(true, Ordering::Release);
+                exited = Some(status);
+                drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
+            }
+            () = tokio::time::sleep_until(drain_until.unwrap_or_else(Instant::now)),
+                if drain_until.is_some() && !eof => eof = true,
+            // A process already reaped cannot be handed over: its supervisor finishes instead,
+            // and the upgrade waits for that.
+            () = hold_requested(&mut freeze), if exited.is_none() => {
+                hold(&session, &shared, &mut freeze).await;
+            }
+        }
+    }
+    drop(pty);
+    let status = exited.unwrap_or_else(|| Err(std::io::Error::other("no exit status")));
+    let stop_requested = session.stop_requested.load(Ordering::Relaxed);
+    let (st, code, signal) = match status {
+        Ok(status) => outcome(status, stop_requested),
+        Err(e) => {
+            log::error!(
+                "session {}: waiting for the process failed: {e}",
+                session.id
+            );
+            (Status::Lost, None, None)
+        }
+    };
+    session.drain_to_store(&shared.store).await;
+    let info = session.finish(|i| {
+        i.status = st;
+        i.ended_at = Some(Timestamp::now());
+        i.exit_code = code;
+        i.exit_signal = signal;
+    });
+    // The slot is free the moment the session shows as ended.
+    shared.release_slot();
+    log::info!(
+        "session {} ({}) ended: {}{}",
+        info.id,
+        info.name,
+        st.as_str(),
+        match (&info.exit_code, &info.exit_signal) {
+            (Some(c), _) => format!(", exit code {c}"),
+            (None, Some(s)) => format!(", signal {s}"),
+            _ => String::new(),
+        }
+    );
+    if let Err(e) = shared.store.update(&info).await {
+        log::warn!("session {}: final record not stored: {e}", info.id);
+    }
+    let _ = shared.events.send(Event::Exited(info));
+    if shared.store.flush().await.is_ok() {
+        session.release_ring_if_stored();
+    }
+    shared.supervisor_done();
+}
