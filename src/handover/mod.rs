@@ -47,7 +47,12 @@ pub struct Handover {
 /// it waits for it instead of taking its default action (ending the service, sessions and all).
 fn held_signals() -> SigSet {
     let mut set = SigSet::empty();
-    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR2, Signal::SIGHUP] {
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGUSR2,
+        Signal::SIGHUP,
+    ] {
         set.add(s);
     }
     set
