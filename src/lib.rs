@@ -22,6 +22,7 @@ pub mod passwd;
 pub mod pty;
 mod reaper;
 pub mod record;
+pub mod retention;
 pub mod ring;
 pub mod serve;
 pub mod session;

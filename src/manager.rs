@@ -127,6 +127,7 @@ impl Manager {
             flush_interval: config.flush_interval,
             flush_bytes: config.flush_bytes,
             queue_bytes: config.store_queue,
+            compress: config.compress,
         })?;
         let next_seq = loaded.iter().map(|l| l.info.seq).max().unwrap_or(0) + 1;
         let sessions = loaded
@@ -150,6 +151,9 @@ impl Manager {
         let manager = Manager { shared };
         if let Some(idle) = config.idle_timeout {
             tokio::spawn(manager.clone().watch_idle(idle));
+        }
+        if let Some(keep) = config.retention {
+            tokio::spawn(crate::retention::enforce(manager.clone(), keep));
         }
         Ok(manager)
     }

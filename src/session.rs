@@ -196,6 +196,7 @@ impl Session {
     /// Returns `false` when the store's queue had no room for all of it: the caller then waits
     /// for room ([`Session::wait_for_store`]) before reading more.
     pub(crate) fn push_output(&self, data: &[u8], store: &Store) -> bool {
+        store.note_output(data.len());
         let (end, queued) = {
             let mut out = lock(&self.output);
             let Some(ring) = out.ring.as_mut() else {

@@ -82,6 +82,7 @@ fn without_credentials_only_health_login_and_the_page_answer() {
         ("POST", format!("/api/sessions/{a}/stop")),
         ("GET", format!("/api/sessions/{a}/output")),
         ("GET", "/api/events".into()),
+        ("GET", "/metrics".into()),
         ("POST", "/api/logout".into()),
         ("GET", "/api/nothing".into()),
     ];

@@ -54,13 +54,15 @@ fn stored_output(db: &std::path::Path) -> Option<(Vec<u8>, i64)> {
             .ok()?;
     let mut stmt = conn
         .prepare(
-            "SELECT start, data FROM output
+            "SELECT start, data, raw_len FROM output
              WHERE session = (SELECT MAX(seq) FROM sessions) ORDER BY start",
         )
         .ok()?;
     let mut out = Vec::new();
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, decode_chunk(r.get(1)?, r.get(2)?)))
+        })
         .ok()?;
     let mut chunks = 0;
     for row in rows {
@@ -127,9 +129,9 @@ fn kill_mid_batch_leaves_a_consistent_prefix() {
     assert_eq!(seqs.len(), 3);
     for seq in &seqs {
         let data: Vec<u8> = conn
-            .prepare("SELECT data FROM output WHERE session = ?1 ORDER BY start")
+            .prepare("SELECT data, raw_len FROM output WHERE session = ?1 ORDER BY start")
             .unwrap()
-            .query_map([seq], |r| r.get::<_, Vec<u8>>(0))
+            .query_map([seq], |r| Ok(decode_chunk(r.get(0)?, r.get(1)?)))
             .unwrap()
             .flat_map(Result::unwrap)
             .collect();

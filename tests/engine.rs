@@ -199,8 +199,13 @@ async fn history_cap_keeps_only_the_newest_output() {
         end.history_start
     );
     let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    // The cap counts output bytes, whatever they take compressed.
     let stored: i64 = conn
-        .query_row("SELECT SUM(length(data)) FROM output", [], |r| r.get(0))
+        .query_row(
+            "SELECT SUM(COALESCE(raw_len, length(data))) FROM output",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert!(stored <= 64 * 1024, "stored {stored} bytes, cap is 64 KiB");
     assert!(stored >= 60 * 1024, "stored only {stored} bytes");
@@ -259,7 +264,7 @@ async fn a_gap_ends_where_memory_still_holds_the_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn global_cap_bounds_all_sessions_together() {
     let dir = TempDir::new("global");
-    let m = engine(&dir.db(), &["--store-max-bytes", "1MiB"]);
+    let m = engine(&dir.db(), &["--store-max-bytes", "1MiB", "--compress=off"]);
     for _ in 0..3 {
         let info = m
             .create(command(
@@ -286,11 +291,11 @@ async fn global_cap_bounds_all_sessions_together() {
 async fn global_cap_counts_output_stored_before_a_restart() {
     let dir = TempDir::new("global-restart");
     let flood = "stty raw -echo; head -c 700000 /dev/zero | tr '\\0' y";
-    let m = engine(&dir.db(), &["--store-max-bytes", "1MiB"]);
+    let m = engine(&dir.db(), &["--store-max-bytes", "1MiB", "--compress=off"]);
     let first = m.create(command(flood)).await.unwrap();
     wait_exit(&m, first.id.as_str()).await;
     m.shutdown().await;
-    let m = engine(&dir.db(), &["--store-max-bytes", "1MiB"]);
+    let m = engine(&dir.db(), &["--store-max-bytes", "1MiB", "--compress=off"]);
     let second = m.create(command(flood)).await.unwrap();
     wait_exit(&m, second.id.as_str()).await;
     m.store().flush().await.unwrap();
@@ -435,9 +440,9 @@ async fn shutdown_commits_pending_output_and_records_the_stop() {
     let conn = rusqlite::Connection::open(dir.db()).unwrap();
     let (status, out): (String, Vec<u8>) = conn
         .query_row(
-            "SELECT status, (SELECT data FROM output WHERE session = seq) FROM sessions",
+            "SELECT status, data, raw_len FROM sessions JOIN output ON session = seq",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, decode_chunk(r.get(1)?, r.get(2)?))),
         )
         .unwrap();
     assert_eq!(status, "stopped");

@@ -215,12 +215,12 @@ async fn sigterm_closes_clients_stops_in_time_and_keeps_the_output() {
     let db = rusqlite::Connection::open(s.dir.db()).unwrap();
     let mut stmt = db
         .prepare(
-            "SELECT o.data FROM output o JOIN sessions s ON s.seq = o.session
+            "SELECT o.data, o.raw_len FROM output o JOIN sessions s ON s.seq = o.session
              WHERE s.id = ?1 ORDER BY o.start",
         )
         .unwrap();
     let stored: Vec<u8> = stmt
-        .query_map([&sid], |r| r.get::<_, Vec<u8>>(0))
+        .query_map([&sid], |r| Ok(common::decode_chunk(r.get(0)?, r.get(1)?)))
         .unwrap()
         .flat_map(Result::unwrap)
         .collect();

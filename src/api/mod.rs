@@ -1,5 +1,5 @@
 //! The network API of `../shared/API.md` on hyper: REST for sessions, a WebSocket to attach,
-//! server-sent events, output downloads, health. `server` accepts connections within limits;
+//! server-sent events, output downloads, health and Prometheus metrics. `server` accepts connections within limits;
 //! `router` sends each request, past the [`Gate`], to the handler of its path; `login` holds
 //! the login endpoints.
 
@@ -9,6 +9,7 @@ mod body;
 mod events;
 mod health;
 mod login;
+mod metrics;
 mod output;
 pub(crate) mod query;
 mod respond;

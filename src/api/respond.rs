@@ -69,6 +69,11 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response {
     }
 }
 
+/// A text response of `content_type` (the metrics).
+pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    with_type(status, content_type, Body::Full(Some(body.into())))
+}
+
 /// The contract's error body, with the status that goes with its code.
 pub fn error(err: &Error) -> Response {
     #[derive(Serialize)]

@@ -10,7 +10,7 @@ use hyper::header::{ALLOW, HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 use hyper::{Method, Request};
 
 use super::respond::{self, Response};
-use super::{Api, assets, attach, events, health, login, output, sessions};
+use super::{Api, assets, attach, events, health, login, metrics, output, sessions};
 use crate::auth::{Caller, Peer};
 use crate::error::{Code, Error};
 
@@ -20,6 +20,12 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: Peer) -> Respon
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let method = req.method().clone();
     let result = match (method.clone(), segments.as_slice()) {
+        // Prometheus' customary path, outside /api, behind the gate like the API.
+        (Method::GET, ["metrics"]) => api
+            .gate
+            .admit(&method, req.headers(), peer)
+            .await
+            .map(|_| metrics::metrics(&api)),
         // The UI's files: public, exact names only.
         (Method::GET | Method::HEAD, s) if s.first() != Some(&"api") => match assets::find(&path) {
             Some(asset) => Ok(assets::serve(asset, req.headers())),
@@ -88,7 +94,7 @@ async fn route(
 /// The methods a known path takes.
 fn allowed_methods(path: &[&str]) -> Option<&'static str> {
     Some(match path {
-        ["api", "health"] | ["api", "events"] => "GET",
+        ["api", "health"] | ["api", "events"] | ["metrics"] => "GET",
         ["api", "login" | "logout" | "password"] => "POST",
         ["api", "sessions"] => "GET, POST",
         ["api", "sessions", _] => "GET, PATCH, DELETE",

@@ -48,6 +48,10 @@ pub struct Config {
     pub store_max_bytes: u64,
     pub flush_interval: Duration,
     pub flush_bytes: u64,
+    /// Compress stored output (LZ4).
+    pub compress: bool,
+    /// Ended sessions older than this are deleted with their output; `None` keeps them.
+    pub retention: Option<Duration>,
     /// Bytes of output in flight to the database writer.
     pub store_queue: u64,
     pub stop_grace: Duration,
@@ -132,7 +136,7 @@ use settings::{CONFIG_ENV, Kind, SETTINGS, Setting, apply, setting_for_env};
 /// every session (so `lanterm serve` may be started from one), the others are read by the
 /// client commands (`lanterm ls`, `new`, `attach`).
 pub const NOT_SETTINGS: &[&str] = &["LANTERM_SESSION", "LANTERM_URL", "LANTERM_TOKEN"];
-pub use values::{parse_duration, parse_size};
+pub use values::{fmt_duration, parse_duration, parse_size};
 
 impl Config {
     /// Builds the settings from `args` (after the subcommand), the process environment `env`
@@ -152,6 +156,8 @@ impl Config {
             store_max_bytes: 0,
             flush_interval: Duration::ZERO,
             flush_bytes: 0,
+            compress: false,
+            retention: None,
             store_queue: 0,
             stop_grace: Duration::ZERO,
             idle_timeout: None,

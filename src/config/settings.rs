@@ -78,10 +78,15 @@ pub(super) static SETTINGS: &[Setting] = &[
         default: Some("256MiB"), help: "all stored output" },
     Setting { flag: "flush-interval", env: "LANTERM_FLUSH_INTERVAL",
         kind: Kind::Time(Duration::from_millis(10), secs(3600), |c, v| c.flush_interval = v),
-        default: Some("1s"), help: "how often output is saved" },
+        default: Some("5s"), help: "how often output is saved" },
     Setting { flag: "flush-bytes", env: "LANTERM_FLUSH_BYTES",
         kind: Kind::Size(4 * KIB, 64 * MIB, |c, v| c.flush_bytes = v),
         default: Some("256KiB"), help: "early flush threshold" },
+    Setting { flag: "compress", env: "LANTERM_COMPRESS", kind: Kind::Bool(|c, v| c.compress = v),
+        default: Some("on"), help: "compress stored output (LZ4)" },
+    Setting { flag: "retention", env: "LANTERM_RETENTION",
+        kind: Kind::OptTime(secs(60), secs(999 * 86400), |c, v| c.retention = v),
+        default: Some("30d"), help: "keep ended for" },
     Setting { flag: "store-queue", env: "LANTERM_STORE_QUEUE",
         kind: Kind::Size(256 * KIB, 256 * MIB, |c, v| c.store_queue = v),
         default: Some("4MiB"), help: "database write queue" },
@@ -310,7 +315,8 @@ mod tests {
             allowed-users|@everyone|\"@everyone\" is not a user name (1 to 32 bytes) or @login
             allowed-users|pi,,root|\"\" is not a user name
             login-attempts|0|is out of range (1..=1000)
-            token-lifetime|10s|is out of range (1m..=365d)";
+            token-lifetime|10s|is out of range (1m..=365d)
+            retention|30s|is out of range (0 = off, 1m..=999d)";
         for case in cases.lines() {
             let mut parts = case.trim().splitn(3, '|');
             let (flag, value) = (parts.next().unwrap(), parts.next().unwrap());

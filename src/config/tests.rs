@@ -57,7 +57,8 @@ fn defaults() {
     assert_eq!(c.log, LevelFilter::Info);
     assert_eq!((c.max_sessions, c.store_queue), (32, 4 * MIB));
     assert_eq!((c.history_bytes, c.store_max_bytes), (8 * MIB, 256 * MIB));
-    assert_eq!((c.flush_bytes, c.flush_interval), (256 * KIB, secs(1)));
+    assert_eq!((c.flush_bytes, c.flush_interval), (256 * KIB, secs(5)));
+    assert_eq!((c.compress, c.retention), (true, Some(secs(30 * 86400))));
     assert_eq!((c.stop_grace, c.idle_timeout), (secs(5), None));
     assert!(c.allowed_origins.is_empty());
     assert_eq!(c.allowed_users, ["@login"]);

@@ -108,7 +108,7 @@ pub(super) fn fmt_size(n: u64) -> String {
     fmt_units(n, &[("GiB", GIB), ("MiB", MIB), ("KiB", KIB)])
 }
 
-pub(super) fn fmt_duration(d: Duration) -> String {
+pub fn fmt_duration(d: Duration) -> String {
     const UNITS: &[(&str, u64)] = &[("d", 86400), ("h", 3600), ("m", 60), ("s", 1)];
     match d.subsec_millis() {
         0 => fmt_units(d.as_secs(), UNITS),

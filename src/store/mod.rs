@@ -6,6 +6,7 @@
 //! (`reader`) from tokio's blocking pool. If the disk fills up or the file turns unwritable,
 //! the store reports itself degraded, keeps a bounded amount pending, and resumes by itself.
 
+mod codec;
 mod reader;
 mod schema;
 mod sql;
@@ -41,6 +42,8 @@ pub struct StoreConfig {
     pub flush_bytes: u64,
     /// Bytes of output in flight to the writer thread.
     pub queue_bytes: u64,
+    /// Compress stored output (LZ4) where that makes it smaller.
+    pub compress: bool,
 }
 
 /// What the writer has made durable for one session; shared with the session's readers.
@@ -89,6 +92,12 @@ pub struct Health {
     pub dropped_bytes: u64,
     /// Transactions committed since the service started.
     pub commits: u64,
+    /// Stored output in the file (compressed sizes), what `--store-max-bytes` bounds.
+    pub stored_bytes: u64,
+    /// Terminal output read from every session since the service started.
+    pub output_bytes: u64,
+    /// Failed commits and deletes since the service started.
+    pub errors: u64,
 }
 
 /// Counters the writer thread updates and anyone may read.
@@ -105,6 +114,9 @@ struct Shared {
     /// Signalled each time the writer takes output from the queue (room for more).
     space: tokio::sync::Notify,
     commits: AtomicU64,
+    stored_bytes: AtomicU64,
+    output_bytes: AtomicU64,
+    errors: AtomicU64,
 }
 
 /// Messages the writer's queue holds at most (each also counts against `queue_bytes`).
@@ -194,6 +206,13 @@ impl Store {
     /// Resolves when the writer next takes output from its queue.
     pub fn room(&self) -> tokio::sync::futures::Notified<'_> {
         self.shared.space.notified()
+    }
+
+    /// Counts terminal output read from a session (reported in [`Health`]).
+    pub fn note_output(&self, bytes: usize) {
+        self.shared
+            .output_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// Counts output that will never reach the store (reported in [`Health`]).
@@ -298,6 +317,9 @@ impl Store {
             disk_write_bytes: s.disk_write_bytes.load(Ordering::Relaxed),
             dropped_bytes: s.dropped_bytes.load(Ordering::Relaxed),
             commits: s.commits.load(Ordering::Relaxed),
+            stored_bytes: s.stored_bytes.load(Ordering::Relaxed),
+            output_bytes: s.output_bytes.load(Ordering::Relaxed),
+            errors: s.errors.load(Ordering::Relaxed),
         }
     }
 }

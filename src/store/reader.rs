@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use super::codec;
+
 /// Stored bytes of one session starting at `start` (which is after the offset asked for when
 /// the bytes in between are no longer stored). Empty `data` means nothing is stored from there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,14 +49,18 @@ impl Reader {
             .optional()?
             .unwrap_or(from_i);
         let mut stmt = conn.prepare_cached(
-            "SELECT start, data FROM output WHERE session = ?1 AND start >= ?2 ORDER BY start",
+            "SELECT start, data, raw_len FROM output WHERE session = ?1 AND start >= ?2
+             ORDER BY start",
         )?;
         let mut rows = stmt.query(params![seq, base])?;
         let mut start: Option<u64> = None;
         let mut data = Vec::new();
         while let Some(row) = rows.next()? {
             let chunk_start = row.get::<_, i64>(0)? as u64;
-            let blob = row.get_ref(1)?.as_blob()?;
+            let blob = codec::decode(row.get_ref(1)?.as_blob()?, row.get(2)?).map_err(|e| {
+                let e = format!("chunk at offset {chunk_start}: {e}");
+                rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, e.into())
+            })?;
             let next = match start {
                 Some(s) => s + data.len() as u64,
                 None => from.max(chunk_start),

@@ -3,12 +3,17 @@
 //! A session's `output_bytes` and `history_start` are not rewritten on every flush (that would
 //! dirty one more page per commit): they follow from its chunks, and the record's
 //! `output_bytes` is brought up to date when the session changes or ends.
+//!
+//! A chunk covers output offsets `[start, start + COALESCE(raw_len, length(data)))`; `data` is
+//! compressed when `raw_len` is set (see `codec`). Sizes that count against `--store-max-bytes`
+//! are stored sizes, `length(data)`: what the file holds.
 
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::codec::{self, Encoded};
 use super::{Loaded, Progress, schema};
 use crate::clock::Timestamp;
 use crate::id::SessionId;
@@ -16,13 +21,30 @@ use crate::record::{SessionInfo, Status};
 
 /// Largest output chunk stored in one row.
 pub(super) const CHUNK_MAX: usize = 64 * 1024;
-/// A stored chunk smaller than this is extended by the next flush instead of adding a row. Kept
-/// under what SQLite stores inside one 4 KiB table page (4061 bytes of payload), so a trickle of
-/// output rewrites one page per commit rather than allocating overflow pages.
+/// A stored chunk smaller than this (as stored) is extended by the next flush instead of adding
+/// a row, as long as it stays this small. Kept under what SQLite stores inside one 4 KiB table
+/// page (4061 bytes of payload), so a trickle of output rewrites one page per commit rather than
+/// allocating overflow pages.
 const SMALL_CHUNK: usize = 3900;
 
 /// The end offset of a session's newest chunk (`NULL` if it has none).
-const STORED_END: &str = "(SELECT start + length(data) FROM output WHERE session = sessions.seq ORDER BY start DESC LIMIT 1)";
+const STORED_END: &str = "(SELECT start + COALESCE(raw_len, length(data)) FROM output WHERE session = sessions.seq ORDER BY start DESC LIMIT 1)";
+
+/// A session's newest stored chunk: where it starts, its output length and its stored length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Tail {
+    pub start: u64,
+    pub raw: usize,
+    pub stored: usize,
+}
+
+/// What writing one segment did: the new end of stored output, the newest chunk, and how many
+/// stored bytes the file gained.
+pub(super) struct Written {
+    pub end: u64,
+    pub tail: Option<Tail>,
+    pub stored: u64,
+}
 
 /// Opens the write connection, migrates, marks orphans `lost`, loads every session record.
 pub(super) fn open(path: &Path) -> Result<(Connection, Vec<Loaded>), String> {
@@ -137,50 +159,104 @@ pub(super) fn upsert(tx: &Transaction<'_>, i: &SessionInfo) -> rusqlite::Result<
     Ok(())
 }
 
-/// Writes one pending segment as chunks of at most [`CHUNK_MAX`] bytes, first topping up the
-/// session's newest chunk if it is small and contiguous (fewer rows for trickling output).
-/// Returns the new end and the newest chunk `(start, len)`.
+/// Writes one pending segment as chunks of at most [`CHUNK_MAX`] output bytes, compressed when
+/// `compress` is on and it helps, first topping up the session's newest chunk if it is small,
+/// contiguous and stays small (fewer rows and fewer dirty pages for trickling output).
 pub(super) fn insert_output(
     tx: &Transaction<'_>,
     seq: i64,
     start: u64,
     mut buf: &[u8],
-    mut last: Option<(u64, usize)>,
-) -> rusqlite::Result<(u64, Option<(u64, usize)>)> {
+    mut tail: Option<Tail>,
+    compress: bool,
+) -> rusqlite::Result<Written> {
     let mut at = start;
-    let small = last.filter(|&(s, len)| s + len as u64 == start && len < SMALL_CHUNK);
-    // Concatenated here: SQLite's `||` would turn the blob into text.
-    let existing: Option<Vec<u8>> = match small {
-        Some((s, _)) => tx
-            .prepare_cached("SELECT data FROM output WHERE session = ?1 AND start = ?2")?
-            .query_row(params![seq, s as i64], |r| r.get(0))
-            .optional()?,
-        None => None,
-    };
-    if let (Some((s, len)), Some(mut merged)) = (small, existing) {
-        let take = buf.len().min(SMALL_CHUNK - len);
-        let (head, rest) = buf.split_at(take);
-        merged.extend_from_slice(head);
-        tx.prepare_cached("UPDATE output SET data = ?3 WHERE session = ?1 AND start = ?2")?
-            .execute(params![seq, s as i64, merged])?;
-        last = Some((s, len + take));
+    let mut stored = 0u64;
+    if let Some(t) = tail.filter(|t| t.start + t.raw as u64 == start && t.stored < SMALL_CHUNK)
+        && let Some((merged, take)) = top_up(tx, seq, t, buf, compress)?
+    {
+        tx.prepare_cached(
+            "UPDATE output SET data = ?3, raw_len = ?4 WHERE session = ?1 AND start = ?2",
+        )?
+        .execute(params![seq, t.start as i64, merged.data, raw_len(&merged)])?;
+        stored += merged.data.len().saturating_sub(t.stored) as u64;
+        tail = Some(Tail {
+            start: t.start,
+            raw: t.raw + take,
+            stored: merged.data.len(),
+        });
         at += take as u64;
-        buf = rest;
+        buf = &buf[take..];
     }
-    // Large writes go in large chunks (their bytes fill overflow pages); small ones in rows that
-    // fit inside a table page, so a trickle of output dirties few pages per commit.
-    let piece = if buf.len() > 4 * SMALL_CHUNK {
+    // Large writes go in large chunks (their bytes fill overflow pages); small raw ones in rows
+    // that fit inside a table page. Compressed, a large chunk of text usually fits one anyway.
+    let piece = if compress || buf.len() > 4 * SMALL_CHUNK {
         CHUNK_MAX
     } else {
         SMALL_CHUNK
     };
     for chunk in buf.chunks(piece) {
-        tx.prepare_cached("INSERT INTO output (session, start, data) VALUES (?1, ?2, ?3)")?
-            .execute(params![seq, at as i64, chunk])?;
-        last = Some((at, chunk.len()));
+        let e = codec::encode(chunk, compress);
+        tx.prepare_cached(
+            "INSERT INTO output (session, start, data, raw_len) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![seq, at as i64, e.data, raw_len(&e)])?;
+        stored += e.data.len() as u64;
+        tail = Some(Tail {
+            start: at,
+            raw: chunk.len(),
+            stored: e.data.len(),
+        });
         at += chunk.len() as u64;
     }
-    Ok((at, last))
+    Ok(Written {
+        end: at,
+        tail,
+        stored,
+    })
+}
+
+/// The newest chunk `t` extended by the head of `buf`, if the result still fits in a page:
+/// `(encoded chunk, bytes of buf taken)`. `None`: start a new row instead.
+fn top_up(
+    tx: &Transaction<'_>,
+    seq: i64,
+    t: Tail,
+    buf: &[u8],
+    compress: bool,
+) -> rusqlite::Result<Option<(Encoded, usize)>> {
+    // Without compression only what keeps the row small is worth reading the row for; with it,
+    // try the lot (up to a chunk) and keep the result only if it still fits.
+    let room = if compress {
+        CHUNK_MAX.saturating_sub(t.raw)
+    } else {
+        SMALL_CHUNK.saturating_sub(t.raw)
+    };
+    let take = buf.len().min(room);
+    if take == 0 || (compress && buf.len() > 4 * SMALL_CHUNK) {
+        return Ok(None);
+    }
+    let row: Option<(Vec<u8>, Option<i64>)> = tx
+        .prepare_cached("SELECT data, raw_len FROM output WHERE session = ?1 AND start = ?2")?
+        .query_row(params![seq, t.start as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((data, len)) = row else {
+        return Ok(None);
+    };
+    let Ok(existing) = codec::decode(&data, len) else {
+        return Ok(None); // a damaged row is left as it is; new output gets its own
+    };
+    if existing.len() != t.raw {
+        return Ok(None);
+    }
+    let mut merged = existing.into_owned();
+    merged.extend_from_slice(&buf[..take]);
+    let e = codec::encode(&merged, compress);
+    Ok((e.data.len() <= SMALL_CHUNK).then_some((e, take)))
+}
+
+fn raw_len(e: &Encoded) -> Option<i64> {
+    e.raw_len.map(|n| n as i64)
 }
 
 /// Deletes a session's chunks that start before `cut`; returns the bytes freed.
@@ -211,6 +287,23 @@ pub(super) fn oldest_start(tx: &Transaction<'_>, seq: i64) -> rusqlite::Result<O
     tx.prepare_cached("SELECT MIN(start) FROM output WHERE session = ?1")?
         .query_row(params![seq], |r| r.get::<_, Option<i64>>(0))
         .map(|s| s.map(|s| s as u64))
+}
+
+/// Free pages kept in the file after a delete: new output reuses them without growing it.
+const RECLAIM_SLACK_PAGES: i64 = 256;
+
+/// Returns free pages beyond [`RECLAIM_SLACK_PAGES`] to the file system (`auto_vacuum` is
+/// `INCREMENTAL`: this moves the few pages needed to truncate the file, never rewrites it).
+pub(super) fn reclaim(conn: &Connection) -> rusqlite::Result<()> {
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let extra = free - RECLAIM_SLACK_PAGES;
+    if extra > 0 {
+        // The pragma returns no rows for a count; run it as a statement and step it through.
+        let mut stmt = conn.prepare(&format!("PRAGMA incremental_vacuum({extra})"))?;
+        let mut rows = stmt.query([])?;
+        while rows.next()?.is_some() {}
+    }
+    Ok(())
 }
 
 /// Removes a session and its output; returns the bytes of output freed.

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use rusqlite::{Connection, Transaction};
 
-use super::sql::{self, delete_session, insert_output, oldest_start, trim, upsert};
+use super::sql::{self, Tail, delete_session, insert_output, oldest_start, trim, upsert};
 use super::{Loaded, Msg, Progress, Shared, StoreConfig};
 use crate::record::SessionInfo;
 
@@ -29,10 +29,10 @@ struct Pending {
 struct SessionState {
     progress: Arc<Progress>,
     pending: Pending,
-    /// Committed state: end of stored output, oldest stored offset, newest chunk (start, len).
+    /// Committed state: end of stored output, oldest stored offset, newest chunk.
     stored_end: u64,
     history_start: u64,
-    last_chunk: Option<(u64, usize)>,
+    tail: Option<Tail>,
 }
 
 pub(super) struct Writer {
@@ -54,7 +54,7 @@ struct SessionCommit {
     seq: i64,
     end: u64,
     history_start: u64,
-    last_chunk: Option<(u64, usize)>,
+    tail: Option<Tail>,
 }
 
 /// What a commit changed, applied to the in-memory state only once the commit succeeded.
@@ -78,7 +78,7 @@ impl Writer {
                     pending: Pending::default(),
                     stored_end: l.info.output_bytes,
                     history_start: l.info.history_start,
-                    last_chunk: None,
+                    tail: None,
                 };
                 (l.info.seq, state)
             })
@@ -101,7 +101,7 @@ impl Writer {
         // of the output table (1000 sessions of 64 KB: ~2600 pages, 22-65 ms with a cold page
         // cache on the build machine, far more from an SD card). Nothing is handled before it.
         match sql::total_stored(&conn) {
-            Ok(n) => self.total_stored = n,
+            Ok(n) => self.set_total_stored(n),
             Err(e) => log::error!(
                 "store: cannot measure stored output (--store-max-bytes counts from 0): {e}"
             ),
@@ -153,7 +153,7 @@ impl Writer {
                         pending: Pending::default(),
                         stored_end: 0,
                         history_start: 0,
-                        last_chunk: None,
+                        tail: None,
                     };
                     self.sessions.insert(info.seq, state);
                 } else if !self.sessions.contains_key(&info.seq) {
@@ -173,7 +173,13 @@ impl Writer {
                         .fetch_sub(state.pending.bytes, Ordering::Relaxed);
                 }
                 match delete_session(conn, seq) {
-                    Ok(freed) => self.total_stored = self.total_stored.saturating_sub(freed),
+                    Ok(freed) => {
+                        self.set_total_stored(self.total_stored.saturating_sub(freed));
+                        // Give the space back to the file system (without rewriting the file).
+                        if let Err(e) = sql::reclaim(conn) {
+                            log::warn!("store: reclaiming free space failed: {e}");
+                        }
+                    }
                     Err(e) => self.failed(&format!("deleting session #{seq}: {e}")),
                 }
                 let _ = done.send(());
@@ -262,12 +268,12 @@ impl Writer {
                 continue;
             }
             let mut end = state.stored_end;
-            let mut last = state.last_chunk;
+            let mut tail = state.tail;
             for (start, buf) in &state.pending.segments {
-                let (e, l) = insert_output(tx, seq, *start, buf, last)?;
-                end = e;
-                last = l;
-                committed.total_stored += buf.len() as u64;
+                let w = insert_output(tx, seq, *start, buf, tail, self.config.compress)?;
+                end = w.end;
+                tail = w.tail;
+                committed.total_stored += w.stored;
                 committed.bytes += buf.len() as u64;
             }
             let mut history_start = state.history_start;
@@ -280,7 +286,7 @@ impl Writer {
                 seq,
                 end,
                 history_start,
-                last_chunk: last,
+                tail,
             });
         }
         self.enforce_global_cap(tx, &mut committed)?;
@@ -306,7 +312,7 @@ impl Writer {
                 // The newest chunk may be gone: do not try to extend it.
                 Some(s) => {
                     s.history_start = start.unwrap_or(s.end);
-                    s.last_chunk = None;
+                    s.tail = None;
                 }
                 None => {
                     let Some(state) = self.sessions.get(&seq) else {
@@ -317,7 +323,7 @@ impl Writer {
                         seq,
                         end,
                         history_start: start.unwrap_or(end),
-                        last_chunk: None,
+                        tail: None,
                     });
                 }
             }
@@ -332,14 +338,14 @@ impl Writer {
             seq,
             end,
             history_start,
-            last_chunk: last,
+            tail,
         } in c.sessions
         {
             if let Some(state) = self.sessions.get_mut(&seq) {
                 cleared += std::mem::take(&mut state.pending).bytes;
                 state.stored_end = end;
                 state.history_start = history_start;
-                state.last_chunk = last;
+                state.tail = tail;
                 state
                     .progress
                     .history_start
@@ -347,7 +353,7 @@ impl Writer {
                 state.progress.stored_end.send_replace(end);
             }
         }
-        self.total_stored = c.total_stored;
+        self.set_total_stored(c.total_stored);
         self.dirty_since = None;
         self.shared
             .pending_bytes
@@ -364,8 +370,14 @@ impl Writer {
         }
     }
 
+    fn set_total_stored(&mut self, n: u64) {
+        self.total_stored = n;
+        self.shared.stored_bytes.store(n, Ordering::Relaxed);
+    }
+
     /// Logs the first failure of a run of failures and marks the store degraded.
     fn failed(&self, error: &str) {
+        self.shared.errors.fetch_add(1, Ordering::Relaxed);
         if self.shared.ok.swap(false, Ordering::Relaxed) {
             log::error!(
                 "store: cannot write to {}: {error}; terminals keep working from memory and \

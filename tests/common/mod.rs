@@ -155,3 +155,20 @@ pub async fn next_event(
 pub fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
+
+/// A stored chunk's output, decoded from the file as docs/PROTOCOL.md's storage notes say:
+/// `data` is an LZ4 block of `raw_len` bytes when `raw_len` is set, else the output itself.
+pub fn decode_chunk(data: Vec<u8>, raw_len: Option<i64>) -> Vec<u8> {
+    match raw_len {
+        None => data,
+        Some(len) => {
+            let out = lz4_flex::block::decompress(&data, len as usize).expect("chunk decodes");
+            assert_eq!(
+                out.len() as i64,
+                len,
+                "a chunk holds the output length it claims"
+            );
+            out
+        }
+    }
+}
