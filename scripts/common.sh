@@ -37,8 +37,10 @@ ZIGLANG_VERSION=0.17.1
 CARGO_ZIGBUILD_VERSION=0.24.0
 need_zigbuild() {
     local have_zig have_zb
-    have_zig=$(python3 -m pip show ziglang 2>/dev/null | sed -n 's/^Version: //p')
-    have_zb=$(python3 -m pip show cargo-zigbuild 2>/dev/null | sed -n 's/^Version: //p')
+    # `pip show` fails for a package that is not installed: under pipefail that must not end
+    # the script (a fresh machine has neither).
+    have_zig=$(python3 -m pip show ziglang 2>/dev/null | sed -n 's/^Version: //p' || true)
+    have_zb=$(python3 -m pip show cargo-zigbuild 2>/dev/null | sed -n 's/^Version: //p' || true)
     if [ "$have_zig" != "$ZIGLANG_VERSION" ] || [ "$have_zb" != "$CARGO_ZIGBUILD_VERSION" ]; then
         step "installing zig $ZIGLANG_VERSION and cargo-zigbuild $CARGO_ZIGBUILD_VERSION from PyPI (pip, prebuilt: seconds)"
         python3 -m pip install --quiet --disable-pip-version-check \
