@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     /// `true` while an upgrade asks the supervisors to hold still; `frozen` counts those that do.
     pub(crate) freeze: watch::Sender<bool>,
     pub(crate) frozen: watch::Sender<usize>,
+    /// Becomes `true` when the manager shuts down: its background tasks end with it.
+    closed: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -147,6 +149,7 @@ impl Manager {
             spawning: Arc::new(tokio::sync::RwLock::new(())),
             freeze: watch::Sender::new(false),
             frozen: watch::Sender::new(0),
+            closed: watch::Sender::new(false),
         });
         let manager = Manager { shared };
         if let Some(idle) = config.idle_timeout {
@@ -292,6 +295,7 @@ impl Manager {
     /// Ends every running session (HUP, TERM, then KILL within a short grace), waits for their
     /// records, commits everything and closes the database.
     pub async fn shutdown(&self) {
+        self.shared.closed.send_replace(true);
         let running: Vec<Arc<Session>> = self.shared.sessions().values().cloned().collect();
         let grace = self.shared.stop_grace.min(SHUTDOWN_GRACE);
         for session in running.iter().filter(|s| s.status().is_running()) {
@@ -309,11 +313,21 @@ impl Manager {
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
     }
 
+    /// Resolves once the manager has begun to shut down; background tasks stop then, so
+    /// nothing keeps a shut-down manager (its store, its read connection) alive.
+    pub(crate) async fn closed(&self) {
+        let mut closed = self.shared.closed.subscribe();
+        let _ = closed.wait_for(|c| *c).await;
+    }
+
     async fn watch_idle(self, idle: Duration) {
         let tick = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
         let idle_ms = idle.as_millis() as u64;
         loop {
-            tokio::time::sleep(tick).await;
+            tokio::select! {
+                () = tokio::time::sleep(tick) => {}
+                () = self.closed() => return,
+            }
             let sessions: Vec<Arc<Session>> = self.shared.sessions().values().cloned().collect();
             let now = session::now_ms();
             for s in sessions {

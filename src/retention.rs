@@ -10,11 +10,17 @@ use crate::manager::Manager;
 /// How often ended sessions are looked at (the first look is at start).
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
-/// Runs for the life of the service.
+/// Runs until the manager shuts down.
 pub async fn enforce(manager: Manager, keep: Duration) {
     loop {
-        sweep(&manager, keep).await;
-        tokio::time::sleep(SWEEP_EVERY.min(keep)).await;
+        tokio::select! {
+            _ = sweep(&manager, keep) => {}
+            () = manager.closed() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(SWEEP_EVERY.min(keep)) => {}
+            () = manager.closed() => return,
+        }
     }
 }
 

@@ -274,3 +274,38 @@ async fn retention_deletes_sessions_that_ended_long_ago_with_their_output() {
     assert!(m.get(&ids[2]).is_ok(), "a session that just ended stays");
     m.shutdown().await;
 }
+
+/// Descriptors of this process open on `path` (the database, its WAL, its shared memory).
+fn open_on(path: &Path) -> usize {
+    let dir = path.parent().unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.starts_with(dir)))
+        .count()
+}
+
+/// The retention sweep (and the idle watcher) end with the manager: once it has shut down and
+/// been dropped, nothing keeps its database open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_that_shut_down_lets_go_of_its_database() {
+    let dir = TempDir::new("release");
+    for _ in 0..3 {
+        let m = engine(&dir.db(), &["--retention", "1h", "--idle-timeout", "1h"]);
+        let info = m.create(command("echo hi")).await.unwrap();
+        wait_exit(&m, info.id.as_str()).await;
+        assert!(open_on(&dir.db()) > 0);
+        m.shutdown().await;
+        drop(m);
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        while open_on(&dir.db()) > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} descriptors still open on the database",
+                open_on(&dir.db())
+            );
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
