@@ -14,6 +14,7 @@ pub mod event;
 pub mod fuzzing;
 pub mod handover;
 pub mod id;
+mod idle;
 pub mod launch;
 pub mod logging;
 pub mod manager;

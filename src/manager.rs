@@ -19,7 +19,7 @@ use crate::launch::{self, CreateRequest, Plan};
 use crate::pty;
 use crate::reaper::Reaper;
 use crate::record::{SessionInfo, Status};
-use crate::session::{self, Session};
+use crate::session::Session;
 use crate::store::{Health, Store, StoreConfig};
 use crate::user::Policy;
 
@@ -153,7 +153,7 @@ impl Manager {
         });
         let manager = Manager { shared };
         if let Some(idle) = config.idle_timeout {
-            tokio::spawn(manager.clone().watch_idle(idle));
+            tokio::spawn(crate::idle::watch(manager.clone(), idle));
         }
         if let Some(keep) = config.retention {
             tokio::spawn(crate::retention::enforce(manager.clone(), keep));
@@ -318,33 +318,6 @@ impl Manager {
     pub(crate) async fn closed(&self) {
         let mut closed = self.shared.closed.subscribe();
         let _ = closed.wait_for(|c| *c).await;
-    }
-
-    async fn watch_idle(self, idle: Duration) {
-        let tick = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
-        let idle_ms = idle.as_millis() as u64;
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(tick) => {}
-                () = self.closed() => return,
-            }
-            let sessions: Vec<Arc<Session>> = self.shared.sessions().values().cloned().collect();
-            let now = session::now_ms();
-            for s in sessions {
-                let quiet = now.saturating_sub(s.last_activity_ms());
-                if s.status().is_running()
-                    && s.clients().load(Ordering::Relaxed) == 0
-                    && quiet >= idle_ms
-                    && !s.stop_requested.load(Ordering::Relaxed)
-                {
-                    log::info!(
-                        "session {}: idle for {quiet} ms with nobody attached, stopping",
-                        s.id
-                    );
-                    stop_session(&s, None, self.shared.stop_grace);
-                }
-            }
-        }
     }
 }
 
