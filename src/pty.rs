@@ -183,6 +183,21 @@ impl Pty {
         }
     }
 
+    /// Reads what the kernel holds right now, without waiting or asking tokio whether the
+    /// descriptor is readable: `Ok(None)` when nothing is there yet, `Ok(Some(0))` when the
+    /// terminal is closed. For a last look at a session's output once waiting is over.
+    pub fn read_now(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            match nix::unistd::read(self.master.get_ref(), buf) {
+                Ok(n) => return Ok(Some(n)),
+                Err(Errno::EIO) => return Ok(Some(0)),
+                Err(Errno::EAGAIN) => return Ok(None),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Writes all of `data` to the terminal (the program's input), waiting while the kernel's
     /// input queue is full.
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {

@@ -16,6 +16,7 @@ use crate::clock::Timestamp;
 use crate::event::Event;
 use crate::launch::signal_name;
 use crate::manager::Shared;
+use crate::pty::Pty;
 use crate::reaper::Reaper;
 use crate::record::Status;
 use crate::session::Session;
@@ -28,6 +29,11 @@ const STORE_STALL: Duration = Duration::from_secs(1);
 /// After the process exits, output still buffered in the PTY is read for at most this long
 /// (background jobs may keep the terminal open; they get SIGHUP when it closes).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
+
+/// When the drain after exit is over, what the kernel still holds is read without waiting, up
+/// to this much: bytes written before the deadline are never lost to a late wake-up (a busy or
+/// paused service), and a background job that keeps writing cannot hold the session open.
+const LAST_LOOK_MAX: usize = 16 * READ_CHUNK;
 
 /// Status, exit code and signal of a finished process.
 fn outcome(status: ExitStatus, stop_requested: bool) -> (Status, Option<i32>, Option<String>) {
@@ -59,6 +65,39 @@ async fn hold(session: &Session, shared: &Shared, freeze: &mut watch::Receiver<b
     shared.frozen.send_modify(|n| *n = n.saturating_sub(1));
 }
 
+/// Keeps output read from the PTY: into the session and, room permitting, the store's queue.
+async fn keep(session: &Session, shared: &Shared, data: &[u8]) {
+    if !session.push_output(data, &shared.store)
+        && !session.wait_for_store(&shared.store, STORE_STALL).await
+    {
+        log::warn!(
+            "session {}: the store took no output for {STORE_STALL:?}; \
+             going on without it (stored history will have a hole)",
+            session.id
+        );
+    }
+}
+
+/// Reads what the terminal holds right now, without waiting, up to [`LAST_LOOK_MAX`]. The
+/// deadline and the terminal's readiness can come due in the same wake-up, and `select!` then
+/// picks either: without this, output already written could be dropped.
+async fn last_look(pty: &Pty, session: &Session, shared: &Shared, buf: &mut [u8]) {
+    let mut taken = 0;
+    while taken < LAST_LOOK_MAX {
+        match pty.read_now(buf) {
+            Ok(Some(0) | None) => return,
+            Ok(Some(n)) => {
+                keep(session, shared, &buf[..n]).await;
+                taken += n;
+            }
+            Err(e) => {
+                log::warn!("session {}: reading the terminal failed: {e}", session.id);
+                return;
+            }
+        }
+    }
+}
+
 /// Follows a running session until it ends and is recorded.
 pub(crate) async fn supervise(session: Arc<Session>, mut child: Reaper, shared: Arc<Shared>) {
     let Some(pty) = session.pty() else {
@@ -75,17 +114,7 @@ pub(crate) async fn supervise(session: Arc<Session>, mut child: Reaper, shared: 
         tokio::select! {
             read = pty.read(&mut buf), if !eof => match read {
                 Ok(0) => eof = true,
-                Ok(n) => {
-                    if !session.push_output(&buf[..n], &shared.store)
-                        && !session.wait_for_store(&shared.store, STORE_STALL).await
-                    {
-                        log::warn!(
-                            "session {}: the store took no output for {STORE_STALL:?}; \
-                             going on without it (stored history will have a hole)",
-                            session.id
-                        );
-                    }
-                }
+                Ok(n) => keep(&session, &shared, &buf[..n]).await,
                 Err(e) => {
                     log::warn!("session {}: reading the terminal failed: {e}", session.id);
                     eof = true;
@@ -97,7 +126,11 @@ pub(crate) async fn supervise(session: Arc<Session>, mut child: Reaper, shared: 
                 drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
             }
             () = tokio::time::sleep_until(drain_until.unwrap_or_else(Instant::now)),
-                if drain_until.is_some() && !eof => eof = true,
+                if drain_until.is_some() && !eof =>
+            {
+                last_look(&pty, &session, &shared, &mut buf).await;
+                eof = true;
+            }
             // A process already reaped cannot be handed over: its supervisor finishes instead,
             // and the upgrade waits for that.
             () = hold_requested(&mut freeze), if exited.is_none() => {

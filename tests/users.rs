@@ -78,7 +78,8 @@ fn a_session_runs_as_its_user_with_their_groups_and_root_is_refused() {
     );
     assert!(
         out.contains(&format!("\n{home}")),
-        "starts in the home directory: {out:?}"
+        "starts in the home directory: {out:?}\n{}",
+        s.log()
     );
     let env = format!("{home} {0} {0} /bin/bash", user.name);
     assert!(out.contains(&env), "{out:?}");

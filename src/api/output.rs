@@ -52,7 +52,15 @@ pub async fn download(m: &Manager, id: &str, query: Option<&str>) -> Result<Resp
                     offset = to;
                     continue;
                 }
-                Ok(Chunk::Wait | Chunk::End) | Err(_) => break,
+                Ok(Chunk::Wait | Chunk::End) => break,
+                // Headers are sent: the body ends short of `x-output-end`, and the log says why.
+                Err(e) => {
+                    log::warn!(
+                        "output of session {}: reading stopped at {offset}: {e}",
+                        session.id
+                    );
+                    break;
+                }
             };
             offset += bytes.len() as u64;
             let piece = match strip.as_mut() {
