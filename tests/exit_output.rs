@@ -1,6 +1,7 @@
 //! What a program prints as its session ends is kept, even when the service could not look at
 //! the terminal in time: a board busy with something else, or the service paused (`SIGSTOP`)
-//! just as the session's process exited. Black-box, with the real binary.
+//! just as the session's process exited; and a job left writing to the terminal cannot keep
+//! its session running. Black-box, with the real binary.
 
 mod common;
 #[path = "common/server.rs"]
@@ -82,4 +83,35 @@ fn output_written_before_the_drain_ends_is_kept_when_the_service_wakes_late() {
             s.log()
         );
     }
+}
+
+#[test]
+fn a_job_that_never_stops_writing_does_not_keep_its_session_running() {
+    let s = Server::start(&[]);
+    // The shell exits at once; four `yes`, deaf to the hang-up, flood the terminal for ever.
+    // The drain after exit ends (its last look at the terminal is bounded too), and so does
+    // the session: a job left behind cannot keep it "running".
+    let sid = id(&s.create(json!({
+        "command": "trap '' HUP; stty raw -echo; \
+                    for n in 1 2 3 4; do yes lanterm-flood-test & done; printf 'leader done.'"
+    })));
+    let end = s.wait_exit(&sid);
+    assert_eq!(end["status"], "completed", "{end}");
+    assert_eq!(end["exit_code"], 0, "{end}");
+    let flood = end["output_bytes"].as_u64().expect("output_bytes");
+    assert!(flood > 0, "{end}");
+    // With the terminal closed, the job's next write fails and it ends too.
+    wait_until("the flooding job gone", || {
+        !std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|p| {
+                std::fs::read(p.path().join("cmdline"))
+                    .is_ok_and(|c| c.windows(18).any(|w| w == b"lanterm-flood-test"))
+            })
+    });
+    // Still serving.
+    let next = id(&s.create(json!({ "command": "printf again" })));
+    assert_eq!(s.wait_exit(&next)["status"], "completed");
 }
