@@ -304,7 +304,6 @@ async fn a_manager_that_shut_down_lets_go_of_its_database() {
                 "{} descriptors still open on the database",
                 open_on(&dir.db())
             );
-            tokio::task::yield_now().await;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
