@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::{Message, WebSocket};
 
 use crate::api::attach::{self, ClientMsg};
 use crate::api::query::Query;
-use crate::launch;
+use crate::engine::launch;
 
 /// Parses `raw` as a request's query string, calls every typed getter on each of `keys`, and
 /// returns what [`Query::get`] gives for each.

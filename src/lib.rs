@@ -1,33 +1,18 @@
-//! lanterm: a persistent web terminal for headless boards. This crate is the service's engine:
-//! sessions on PTYs that outlive their viewers, with their output kept in memory and in SQLite.
+//! lanterm: a persistent web terminal for headless boards. This crate is the service and its
+//! tools: sessions on PTYs that outlive their viewers, with their output kept in memory and in
+//! SQLite. Each folder is one part of the system (ARCHITECTURE.md has the map); `serve` wires
+//! them together.
 #![deny(unsafe_code)]
 
-pub mod adopt;
 pub mod api;
 pub mod auth;
-pub mod client;
-pub mod clock;
+pub mod cli;
 pub mod config;
-pub mod error;
-pub mod event;
+pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod handover;
-pub mod id;
-mod idle;
-pub mod launch;
-pub mod logging;
-pub mod manager;
-pub mod notify;
-pub mod passwd;
-pub mod pty;
-mod reaper;
-pub mod record;
-pub mod retention;
-pub mod ring;
+pub mod model;
 pub mod serve;
-pub mod session;
 pub mod store;
-mod supervise;
+pub mod system;
 pub mod upgrade;
-pub mod user;

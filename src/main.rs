@@ -18,8 +18,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some("serve") => &args[1..],
-        Some(cmd @ ("ls" | "new" | "attach")) => return lanterm::client::run(cmd, &args[1..]),
-        Some("passwd") => return lanterm::passwd::run(&args[1..]),
+        Some(cmd @ ("ls" | "new" | "attach")) => return lanterm::cli::run(cmd, &args[1..]),
+        Some("passwd") => return lanterm::cli::passwd::run(&args[1..]),
         Some("--version" | "-V" | "version") => {
             println!("lanterm {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
@@ -35,15 +35,15 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            lanterm::handover::after_bad_settings(&e.to_string()); // an upgrade goes back
+            lanterm::upgrade::handover::after_bad_settings(&e.to_string()); // an upgrade goes back
             return ExitCode::from(2);
         }
     };
     if let Err(e) = lanterm::auth::check_no_auth(config.no_auth, &config.listen) {
         eprintln!("{e}");
-        lanterm::handover::after_bad_settings(&e.to_string()); // an upgrade goes back
+        lanterm::upgrade::handover::after_bad_settings(&e.to_string()); // an upgrade goes back
         return ExitCode::from(2);
     }
-    lanterm::logging::init(config.log);
+    lanterm::system::logging::init(config.log);
     lanterm::serve::run(config)
 }

@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use crate::api::{self, Api, Listeners};
 use crate::auth::Gate;
 use crate::config::Config;
-use crate::handover::{self, Handover};
-use crate::manager::Manager;
+use crate::engine::manager::Manager;
+use crate::upgrade::handover::{self, Handover};
 use crate::upgrade::{self, Upgrader};
 
 /// The whole clean shutdown (connections drained, sessions ended, output committed, database
@@ -103,7 +103,7 @@ async fn serve(config: Config, handover: Option<Handover>, binary: std::path::Pa
         listeners.addresses().join(", "),
         config.db.display()
     );
-    let notify = crate::notify::started(&manager, &listeners.addresses()); // READY=1, watchdog
+    let notify = crate::system::notify::started(&manager, &listeners.addresses()); // READY=1, watchdog
     let upgrader = Upgrader::new(binary, &config, &listeners);
     let mut reloader = listeners.reloader();
     let mut server = Some(Serving::start(&api, &stop_tx, listeners));

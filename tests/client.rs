@@ -9,7 +9,7 @@ mod server;
 use std::process::Command;
 use std::sync::Arc;
 
-use lanterm::pty::{Pty, SpawnSpec};
+use lanterm::engine::pty::{Pty, SpawnSpec};
 use serde_json::json;
 use server::{BIN, Server};
 use tokio::net::TcpListener;
@@ -28,7 +28,7 @@ fn attach(url: &str, id: &str) -> (Pty, tokio::process::Child) {
         rows: 24,
         credentials: None,
     };
-    lanterm::pty::spawn(&spec).expect("start lanterm attach")
+    lanterm::engine::pty::spawn(&spec).expect("start lanterm attach")
 }
 
 /// Reads the attach client's screen output until `done` holds (or fails after a deadline).

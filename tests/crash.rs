@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use lanterm::record::Status;
+use lanterm::model::record::Status;
 
 /// The expected output: numbered lines, so any prefix can be checked exactly.
 fn expected_prefix(len: usize) -> Vec<u8> {

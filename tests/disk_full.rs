@@ -42,7 +42,7 @@ fn fill(path: &Path) -> u64 {
     written
 }
 
-async fn wait_health(m: &lanterm::manager::Manager, ok: bool) -> lanterm::store::Health {
+async fn wait_health(m: &lanterm::engine::Manager, ok: bool) -> lanterm::store::Health {
     tokio::time::timeout(TIMEOUT, async {
         loop {
             let h = m.health();

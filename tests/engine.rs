@@ -5,11 +5,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use lanterm::error::Code;
-use lanterm::event::Event;
-use lanterm::launch::CreateRequest;
-use lanterm::record::Status;
-use lanterm::session::Chunk;
+use lanterm::engine::Chunk;
+use lanterm::engine::CreateRequest;
+use lanterm::engine::Event;
+use lanterm::model::error::Code;
+use lanterm::model::record::Status;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_is_byte_exact_from_ring_and_store() {
@@ -250,7 +250,7 @@ async fn a_gap_ends_where_memory_still_holds_the_output() {
         .unwrap()
         .unwrap();
     m.store().flush().await.unwrap();
-    let oldest = 200_000 - lanterm::ring::RING_CAPACITY as u64;
+    let oldest = 200_000 - lanterm::engine::RING_CAPACITY as u64;
     assert_eq!(m.get(info.id.as_str()).unwrap().history_start, oldest);
     match session.read_at(m.store(), 0, 1024).await.unwrap() {
         Chunk::Gap { from: 0, to } => assert_eq!(to, oldest, "the gap skips bytes memory holds"),

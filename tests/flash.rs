@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{TIMEOUT, TempDir, command, engine, read_all, wait_exit};
-use lanterm::manager::Manager;
+use lanterm::engine::Manager;
 use rusqlite::Connection;
 
 /// Deterministic bytes that do not compress (xorshift).
@@ -96,7 +96,7 @@ async fn output_is_stored_compressed_and_reads_back_exactly_after_a_restart() {
     let from = 123_457u64;
     let part = session.read_at(m.store(), from, 1000).await.unwrap();
     match part {
-        lanterm::session::Chunk::Data(bytes) => {
+        lanterm::engine::Chunk::Data(bytes) => {
             assert_eq!(
                 &bytes[..],
                 &content[from as usize..from as usize + bytes.len()]
@@ -243,7 +243,7 @@ async fn retention_deletes_sessions_that_ended_long_ago_with_their_output() {
     let m = engine(&dir.db(), &["--retention", "0"]);
     assert_eq!(m.list(None).len(), 3);
     let keep = Duration::from_secs(30 * 86400);
-    assert_eq!(lanterm::retention::sweep(&m, keep).await, 1);
+    assert_eq!(lanterm::engine::retention::sweep(&m, keep).await, 1);
     assert!(m.get(&ids[0]).is_err());
     assert!(m.get(&ids[1]).is_ok() && m.get(&ids[2]).is_ok());
     let conn = Connection::open(dir.db()).unwrap();

@@ -29,10 +29,10 @@ use super::Api;
 use super::query::Query;
 use super::respond::Response;
 use crate::auth::Caller;
-use crate::error::Error;
-use crate::manager::ClientGuard;
-use crate::ring::RING_CAPACITY;
-use crate::session::{Chunk, Session, now_ms};
+use crate::engine::manager::ClientGuard;
+use crate::engine::ring::RING_CAPACITY;
+use crate::engine::session::{Chunk, Session, now_ms};
+use crate::model::error::Error;
 
 mod handshake;
 mod reader;

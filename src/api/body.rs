@@ -8,7 +8,7 @@ use hyper::{HeaderMap, Request};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use crate::error::{Code, Error};
+use crate::model::error::{Code, Error};
 
 fn too_large(max: u64) -> Error {
     Error::new(

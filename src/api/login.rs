@@ -13,7 +13,7 @@ use serde_json::json;
 use super::respond::{self, Response};
 use super::{Api, body};
 use crate::auth::{Caller, Issued, Peer};
-use crate::error::{Code, Error};
+use crate::model::error::{Code, Error};
 
 /// Login bodies are tiny; a bigger one is refused before it is read.
 const MAX_LOGIN_BODY: u64 = 8 * 1024;

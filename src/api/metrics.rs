@@ -10,7 +10,7 @@ use hyper::StatusCode;
 use super::Api;
 use super::health::rss_bytes;
 use super::respond::{self, Response};
-use crate::record::Status;
+use crate::model::record::Status;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -26,7 +26,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::auth::Gate;
 use crate::config::Config;
-use crate::manager::Manager;
+use crate::engine::manager::Manager;
 
 pub use assets::embedded_bytes as ui_bytes;
 pub use respond::Body;

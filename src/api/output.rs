@@ -6,9 +6,9 @@ use hyper::header::{HeaderName, HeaderValue};
 
 use super::query::Query;
 use super::respond::{self, Response};
-use crate::error::Error;
-use crate::manager::Manager;
-use crate::session::Chunk;
+use crate::engine::manager::Manager;
+use crate::engine::session::Chunk;
+use crate::model::error::Error;
 
 /// Bytes read per piece of a download.
 const PIECE: usize = 64 * 1024;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::error::Error;
+use crate::model::error::Error;
 
 /// The decoded parameters of one request.
 pub struct Query(HashMap<String, String>);

@@ -11,7 +11,7 @@ use hyper::{Response as HttpResponse, StatusCode};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::error::{Code, Error};
+use crate::model::error::{Code, Error};
 
 /// A response body: all at once, or streamed from a bounded channel (events, downloads).
 pub enum Body {

@@ -12,7 +12,7 @@ use hyper::{Method, Request};
 use super::respond::{self, Response};
 use super::{Api, assets, attach, events, health, login, metrics, output, sessions};
 use crate::auth::{Caller, Peer};
-use crate::error::{Code, Error};
+use crate::model::error::{Code, Error};
 
 /// Answers one request from `peer`.
 pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: Peer) -> Response {

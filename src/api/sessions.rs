@@ -10,10 +10,10 @@ use serde_json::json;
 use super::respond::{self, Response};
 use super::{Api, body};
 use crate::auth::Caller;
-use crate::error::Error;
-use crate::launch::CreateRequest;
-use crate::manager::{Manager, parse_stop_signal};
-use crate::record::Status;
+use crate::engine::launch::CreateRequest;
+use crate::engine::manager::{Manager, parse_stop_signal};
+use crate::model::error::Error;
+use crate::model::record::Status;
 
 pub fn list(m: &Manager, query: Option<&str>) -> Result<Response, Error> {
     let q = super::query::Query::parse(query);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::error::{Code, Error};
+use crate::model::error::{Code, Error};
 
 type Job = Box<dyn FnOnce() + Send>;
 

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::token::TokenHash;
-use crate::clock::Timestamp;
-use crate::error::Error;
+use crate::model::clock::Timestamp;
+use crate::model::error::Error;
 
 /// One connection, used by one blocking task at a time.
 pub struct Keys {

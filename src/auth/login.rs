@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use super::{Caller, Gate, Keys, Peer, limiter, password, token, unauthorized};
-use crate::clock::Timestamp;
-use crate::error::{Code, Error};
+use crate::model::clock::Timestamp;
+use crate::model::error::{Code, Error};
 
 /// How long a login may wait for its turn at the password hash before the service says it is
 /// busy: a flood of logins queues here instead of piling up hashing threads.

@@ -28,9 +28,9 @@ use hyper::header::{HOST, ORIGIN, UPGRADE};
 use hyper::{HeaderMap, Method};
 use tokio::sync::watch;
 
-use crate::clock::Timestamp;
 use crate::config::{Config, Listen};
-use crate::error::{Code, Error};
+use crate::model::clock::Timestamp;
+use crate::model::error::{Code, Error};
 
 pub use credentials::{COOKIE_NAME, Presented, presented};
 pub use keys::Keys;

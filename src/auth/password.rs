@@ -9,7 +9,7 @@
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::error::Error;
+use crate::model::error::Error;
 
 /// Memory in KiB, passes and lanes of new hashes.
 pub const M_COST: u32 = 9 * 1024;
@@ -50,7 +50,7 @@ fn hasher() -> Result<Argon2<'static>, Error> {
 /// Hashes `password` with a fresh salt. Slow on purpose: call it off the async threads.
 pub fn hash(password: &str) -> Result<String, Error> {
     let mut salt = [0u8; 16];
-    crate::id::random_bytes(&mut salt)
+    crate::model::id::random_bytes(&mut salt)
         .map_err(|e| Error::internal(format!("reading random bytes: {e}")))?;
     hasher()?
         .hash_password_with_salt(password.as_bytes(), &salt)

@@ -18,7 +18,7 @@ pub type TokenHash = [u8; 32];
 /// A fresh token and its hash.
 pub fn generate() -> std::io::Result<(String, TokenHash)> {
     let mut raw = [0u8; 32];
-    crate::id::random_bytes(&mut raw)?;
+    crate::model::id::random_bytes(&mut raw)?;
     let secret = Base64UrlUnpadded::encode_string(&raw);
     let hash = hash(&secret);
     Ok((secret, hash))

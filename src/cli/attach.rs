@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::Target;
-use crate::pty::terminal_size;
+use crate::engine::pty::terminal_size;
 
 /// The detach key, pressed twice in a row: Ctrl-\.
 const DETACH: u8 = 0x1c;

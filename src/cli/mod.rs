@@ -1,8 +1,10 @@
 //! The client commands of the same binary, for SSH sessions and scripts: `lanterm ls`,
 //! `lanterm new`, `lanterm attach`. They talk to a running service over its HTTP API.
+//! `lanterm passwd` (in `passwd`) works on the database directly.
 
 mod attach;
 mod http;
+pub mod passwd;
 
 use std::process::ExitCode;
 

@@ -11,13 +11,13 @@ use nix::unistd::Pid;
 use tokio::sync::OwnedRwLockWriteGuard;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::clock::Timestamp;
-use crate::handover::HandedSession;
-use crate::manager::{Manager, Shared, stop_session};
-use crate::pty::{self, Pty};
-use crate::reaper::Reaper;
-use crate::record::{SessionInfo, Status};
-use crate::session::Session;
+use crate::engine::manager::{Manager, Shared, stop_session};
+use crate::engine::pty::{self, Pty};
+use crate::engine::reaper::Reaper;
+use crate::engine::session::Session;
+use crate::model::clock::Timestamp;
+use crate::model::record::{SessionInfo, Status};
+use crate::upgrade::handover::HandedSession;
 
 /// Longest wait for every supervisor to hold still (a store stalled for its 1 s limit, an
 /// ended session's 500 ms drain, and its record).
@@ -201,7 +201,11 @@ impl Manager {
             // Its stop was asked for before the upgrade: TERM again, SIGKILL after the grace.
             stop_session(&session, Some(Signal::SIGTERM), shared.stop_grace);
         }
-        tokio::spawn(crate::supervise::supervise(session, reaper, shared.clone()));
+        tokio::spawn(crate::engine::supervise::supervise(
+            session,
+            reaper,
+            shared.clone(),
+        ));
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Change events: what the engine broadcasts when a session is created, changes, ends or goes.
 
-use crate::id::SessionId;
-use crate::record::SessionInfo;
+use crate::model::id::SessionId;
+use crate::model::record::SessionInfo;
 
 /// One change, as the API's `/api/events` stream names them.
 #[derive(Debug, Clone)]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::manager::{Manager, stop_session};
-use crate::session::{self, Session};
+use crate::engine::manager::{Manager, stop_session};
+use crate::engine::session::{self, Session};
 
 /// Runs until the manager shuts down, looking every quarter of `idle` (50 ms to 30 s).
 pub(crate) async fn watch(manager: Manager, idle: Duration) {

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::Signal;
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
-use crate::id::SessionId;
-use crate::pty::SpawnSpec;
-use crate::user::{Account, Policy};
+use crate::engine::pty::SpawnSpec;
+use crate::engine::user::{Account, Policy};
+use crate::model::error::{Error, Result};
+use crate::model::id::SessionId;
 
 /// Longest session name, in bytes.
 pub const MAX_NAME: usize = 128;

@@ -10,18 +10,18 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::sync::{broadcast, watch};
 
-use crate::clock::Timestamp;
 use crate::config::Config;
-use crate::error::{Code, Error, Result};
-use crate::event::Event;
-use crate::id::SessionId;
-use crate::launch::{self, CreateRequest, Plan};
-use crate::pty;
-use crate::reaper::Reaper;
-use crate::record::{SessionInfo, Status};
-use crate::session::Session;
+use crate::engine::event::Event;
+use crate::engine::launch::{self, CreateRequest, Plan};
+use crate::engine::pty;
+use crate::engine::reaper::Reaper;
+use crate::engine::session::Session;
+use crate::engine::user::Policy;
+use crate::model::clock::Timestamp;
+use crate::model::error::{Code, Error, Result};
+use crate::model::id::SessionId;
+use crate::model::record::{SessionInfo, Status};
 use crate::store::{Health, Store, StoreConfig};
-use crate::user::Policy;
 
 /// Events buffered per subscriber; a subscriber further behind than this misses events
 /// (`RecvError::Lagged`) instead of growing memory.
@@ -153,10 +153,10 @@ impl Manager {
         });
         let manager = Manager { shared };
         if let Some(idle) = config.idle_timeout {
-            tokio::spawn(crate::idle::watch(manager.clone(), idle));
+            tokio::spawn(crate::engine::idle::watch(manager.clone(), idle));
         }
         if let Some(keep) = config.retention {
-            tokio::spawn(crate::retention::enforce(manager.clone(), keep));
+            tokio::spawn(crate::engine::retention::enforce(manager.clone(), keep));
         }
         Ok(manager)
     }
@@ -366,7 +366,11 @@ async fn start(shared: &Arc<Shared>, id: SessionId, plan: Plan) -> Result<Sessio
     let session = Session::started(info.clone(), pty, progress);
     shared.sessions().insert(id, session.clone());
     let child = Reaper::Spawned(child);
-    tokio::spawn(crate::supervise::supervise(session, child, shared.clone()));
+    tokio::spawn(crate::engine::supervise::supervise(
+        session,
+        child,
+        shared.clone(),
+    ));
     log::info!(
         "session {} ({}) started as {} in {}, pid {}",
         info.id,

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::clock::Timestamp;
-use crate::manager::Manager;
+use crate::engine::manager::Manager;
+use crate::model::clock::Timestamp;
 
 /// How often ended sessions are looked at (the first look is at start).
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);

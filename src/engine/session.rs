@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
-use crate::clock::Timestamp;
-use crate::error::{Error, Result};
-use crate::id::SessionId;
-use crate::pty::Pty;
-use crate::record::{SessionInfo, Status};
-use crate::ring::{Ring, Slice};
+use crate::engine::pty::Pty;
+use crate::engine::ring::{Ring, Slice};
+use crate::model::clock::Timestamp;
+use crate::model::error::{Error, Result};
+use crate::model::id::SessionId;
+use crate::model::record::{SessionInfo, Status};
 use crate::store::{Progress, Store};
 
 /// The output position, liveness and terminal size that readers wait on.

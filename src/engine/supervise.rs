@@ -12,14 +12,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::clock::Timestamp;
-use crate::event::Event;
-use crate::launch::signal_name;
-use crate::manager::Shared;
-use crate::pty::Pty;
-use crate::reaper::Reaper;
-use crate::record::Status;
-use crate::session::Session;
+use crate::engine::event::Event;
+use crate::engine::launch::signal_name;
+use crate::engine::manager::Shared;
+use crate::engine::pty::Pty;
+use crate::engine::reaper::Reaper;
+use crate::engine::session::Session;
+use crate::model::clock::Timestamp;
+use crate::model::record::Status;
 
 /// Size of one read from the PTY.
 const READ_CHUNK: usize = 16 * 1024;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use nix::unistd::{Gid, Uid, User};
 
-use crate::error::{Code, Error, Result};
-use crate::pty::Credentials;
+use crate::engine::pty::Credentials;
+use crate::model::error::{Code, Error, Result};
 
 /// A user a session may run as, with what the child's environment needs from `passwd`.
 #[derive(Debug, Clone)]

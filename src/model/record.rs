@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::clock::Timestamp;
-use crate::id::SessionId;
+use crate::model::clock::Timestamp;
+use crate::model::id::SessionId;
 
 /// Where a session is in its life. Serialized as the contract's lowercase names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
-use crate::error::{Error, Result};
-use crate::record::SessionInfo;
+use crate::model::error::{Error, Result};
+use crate::model::record::SessionInfo;
 
 pub use reader::Stored;
 
@@ -288,7 +288,7 @@ impl Store {
             .map_err(|e| Error::internal(format!("store read: {e}")))?
             .map_err(|e| {
                 Error::new(
-                    crate::error::Code::Unavailable,
+                    crate::model::error::Code::Unavailable,
                     format!("reading stored output: {e}"),
                 )
             })

@@ -15,9 +15,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::codec::{self, Encoded};
 use super::{Loaded, Progress, schema};
-use crate::clock::Timestamp;
-use crate::id::SessionId;
-use crate::record::{SessionInfo, Status};
+use crate::model::clock::Timestamp;
+use crate::model::id::SessionId;
+use crate::model::record::{SessionInfo, Status};
 
 /// Largest output chunk stored in one row.
 pub(super) const CHUNK_MAX: usize = 64 * 1024;

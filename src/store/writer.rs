@@ -17,7 +17,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::sql::{self, Tail, delete_session, insert_output, oldest_start, trim, upsert};
 use super::{Loaded, Msg, Progress, Shared, StoreConfig};
-use crate::record::SessionInfo;
+use crate::model::record::SessionInfo;
 
 /// Output received for one session and not committed yet, as contiguous segments.
 #[derive(Default)]

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::event::Event;
-use crate::manager::Manager;
-use crate::record::Status;
+use crate::engine::event::Event;
+use crate::engine::manager::Manager;
+use crate::model::record::Status;
 
 /// The longest a notification may block (systemd not reading its socket): the message is then
 /// dropped with a warning rather than holding an async worker thread.

@@ -7,8 +7,6 @@
 //! close-on-exec again. If it cannot start, [`Handover::roll_back`] executes the previous binary
 //! (kept open, so it works even after the file was replaced on disk) with the same handover.
 
-mod doc;
-
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
@@ -18,10 +16,12 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
-use crate::pty::{self, Inherited, Program};
+use crate::engine::pty::{self, Inherited, Program};
 
-pub use doc::{Doc, DocListener, DocPrevious, DocSession, MAX_DOC, MAX_SESSIONS, VERSION, parse};
-use doc::{MEMFD_NAME, read, write};
+pub use super::doc::{
+    Doc, DocListener, DocPrevious, DocSession, MAX_DOC, MAX_SESSIONS, VERSION, parse,
+};
+use super::doc::{MEMFD_NAME, read, write};
 
 /// A session as handed over, with its PTY master if it was inherited.
 pub struct HandedSession {
@@ -186,7 +186,7 @@ impl Handover {
 /// The settings were refused before `serve` began (`main`): if this process is the new program
 /// of an upgrade, goes back to the previous binary. Returns if there is none.
 pub fn after_bad_settings(reason: &str) {
-    crate::logging::init(log::LevelFilter::Info);
+    crate::system::logging::init(log::LevelFilter::Info);
     if let Some(handover) = take() {
         handover.roll_back(reason);
     }

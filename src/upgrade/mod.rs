@@ -7,6 +7,9 @@
 //! still and its output is committed; the exec. If the exec fails, the sessions go on and the
 //! API serves again on the same sockets.
 
+mod doc;
+pub mod handover;
+
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -15,11 +18,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::adopt::Frozen;
+use self::handover::{Doc, DocListener, DocPrevious, DocSession, Handover};
 use crate::api::{self, Listeners};
 use crate::config::Config;
-use crate::handover::{self, Doc, DocListener, DocPrevious, DocSession, Handover};
-use crate::manager::Manager;
+use crate::engine::adopt::Frozen;
+use crate::engine::manager::Manager;
 use crate::serve::Serving;
 
 /// How long the new binary has to answer `--version`.
@@ -31,13 +34,14 @@ const CHECK_OUTPUT: usize = 4096;
 
 /// systemd: the service is reloading (`RELOADING=1`).
 fn notify_reloading() {
-    crate::notify::Notifier::from_env().reloading();
+    crate::system::notify::Notifier::from_env().reloading();
 }
 
 /// systemd: the reload is over without an exec; the service serves again (`READY=1`). (After a
 /// successful exec the new program sends `READY=1` as at any start.)
 fn notify_ready_again() {
-    crate::notify::Notifier::from_env().ready("the upgrade did not happen; serving as before");
+    crate::system::notify::Notifier::from_env()
+        .ready("the upgrade did not happen; serving as before");
 }
 
 /// The path to execute for an upgrade: the one the previous program used, for the new program

@@ -22,7 +22,7 @@ mod drain;
 mod server;
 
 use drain::{MB, raw_drain};
-use lanterm::pty::SpawnSpec;
+use lanterm::engine::pty::SpawnSpec;
 use server::{DEADLINE, Server, Ws};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -191,9 +191,9 @@ async fn raw_echo() -> (f64, f64) {
         rows: 24,
         credentials: None,
     };
-    let (pty, mut child) = lanterm::pty::spawn(&spec).expect("spawn");
+    let (pty, mut child) = lanterm::engine::pty::spawn(&spec).expect("spawn");
     let mut buf = vec![0u8; 16 * 1024];
-    let read_until = async |pty: &lanterm::pty::Pty, buf: &mut [u8], byte: u8| {
+    let read_until = async |pty: &lanterm::engine::pty::Pty, buf: &mut [u8], byte: u8| {
         let work = async {
             loop {
                 let n = pty.read(buf).await.expect("read");

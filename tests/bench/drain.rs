@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use lanterm::pty::SpawnSpec;
+use lanterm::engine::pty::SpawnSpec;
 
 pub const MB: f64 = 1_000_000.0;
 
@@ -21,7 +21,7 @@ pub async fn raw_drain(command: &str) -> f64 {
         credentials: None,
     };
     let start = Instant::now();
-    let (pty, mut child) = lanterm::pty::spawn(&spec).expect("spawn");
+    let (pty, mut child) = lanterm::engine::pty::spawn(&spec).expect("spawn");
     let mut buf = vec![0u8; 16 * 1024];
     let mut total = 0u64;
     loop {

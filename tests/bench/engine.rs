@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lanterm::config::Config;
-use lanterm::launch::CreateRequest;
-use lanterm::manager::Manager;
+use lanterm::engine::CreateRequest;
+use lanterm::engine::Manager;
 
 const RUNS: usize = 5;
 

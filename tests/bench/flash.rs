@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use lanterm::config::Config;
-use lanterm::launch::CreateRequest;
-use lanterm::manager::Manager;
+use lanterm::engine::CreateRequest;
+use lanterm::engine::Manager;
 
 fn config(db: &Path, compress: bool) -> Config {
     let mut args: Vec<String> = vec!["--db".into(), db.display().to_string()];

@@ -21,8 +21,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lanterm::config::Config;
-use lanterm::launch::CreateRequest;
-use lanterm::manager::Manager;
+use lanterm::engine::CreateRequest;
+use lanterm::engine::Manager;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;

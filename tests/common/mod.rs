@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lanterm::config::Config;
-use lanterm::event::Event;
-use lanterm::launch::CreateRequest;
-use lanterm::manager::Manager;
-use lanterm::record::SessionInfo;
-use lanterm::session::{Chunk, Session};
+use lanterm::engine::CreateRequest;
+use lanterm::engine::Event;
+use lanterm::engine::Manager;
+use lanterm::engine::{Chunk, Session};
+use lanterm::model::record::SessionInfo;
 
 /// A directory removed when dropped.
 pub struct TempDir(pub PathBuf);

@@ -11,7 +11,7 @@ use hyper::{Request, StatusCode, Version};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::api::respond::{self, Body, Response};
-use crate::error::Error;
+use crate::model::error::Error;
 
 /// The accept key for a proper handshake, else the `400` to answer (naming the version we
 /// speak when that was the problem, as 4.4 asks).

@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use lanterm::api::{self, Api};
 use lanterm::config::Config;
-use lanterm::event::Event;
-use lanterm::launch::CreateRequest;
-use lanterm::manager::Manager;
+use lanterm::engine::Event;
+use lanterm::engine::CreateRequest;
+use lanterm::engine::Manager;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
