@@ -4,10 +4,7 @@
 use hyper::HeaderMap;
 use hyper::header::{AUTHORIZATION, COOKIE};
 
-use super::token;
-
-/// The name of the login cookie.
-pub const COOKIE_NAME: &str = "lanterm_session";
+use super::token::{self, COOKIE_NAME};
 
 /// What a request carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

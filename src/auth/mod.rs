@@ -32,12 +32,12 @@ use crate::config::{Config, Listen};
 use crate::model::clock::Timestamp;
 use crate::model::error::{Code, Error};
 
-pub use credentials::{COOKIE_NAME, Presented, presented};
+pub use credentials::{Presented, presented};
 pub use keys::Keys;
 pub use login::{Issued, set_password_offline};
 pub use origin::{host_in_allowed, host_is_loopback, origin_allowed};
 pub use password::{MAX_LEN as PASSWORD_MAX_LEN, check_rules as check_password_rules};
-pub use token::TokenHash;
+pub use token::{COOKIE_NAME, TokenHash};
 
 /// Where a connection comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,8 @@ use std::time::Duration;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use blake2::{Blake2s256, Digest};
 
-use super::credentials::COOKIE_NAME;
+/// The name of the login cookie.
+pub const COOKIE_NAME: &str = "lanterm_session";
 
 /// Length of a token in characters.
 pub const LEN: usize = 43;
