@@ -4,14 +4,12 @@
 //! binary is executed again from disk, keeping the sessions (`upgrade`).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use crate::api::{self, Api, Listeners};
+use crate::api::{self, Api, Serving};
 use crate::auth::Gate;
 use crate::config::Config;
 use crate::engine::manager::Manager;
@@ -150,43 +148,4 @@ async fn serve(config: Config, handover: Option<Handover>, binary: std::path::Pa
         log::info!("stopped cleanly");
     }
     ExitCode::SUCCESS
-}
-
-/// The API being served: accepting connections until [`Serving::stop`].
-pub struct Serving {
-    accepting: watch::Sender<bool>,
-    task: JoinHandle<api::Open>,
-}
-
-impl Serving {
-    /// Serves the API on `listeners` (and watches for password changes) until `stop` says
-    /// `true` or [`Serving::stop`].
-    fn start(api: &Arc<Api>, stop: &watch::Sender<bool>, listeners: Listeners) -> Serving {
-        let watcher = api.clone();
-        let mut stopping = stop.subscribe();
-        tokio::spawn(async move {
-            let stop = async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            };
-            watcher.gate.watch_password_changes(stop).await;
-        });
-        let (accepting, mut until) = watch::channel(true);
-        let until = async move {
-            let _ = until.wait_for(|a| !*a).await;
-        };
-        let task = tokio::spawn(api::accept_until(api.clone(), listeners, until));
-        Serving { accepting, task }
-    }
-
-    /// Stops accepting first (so a client that reconnects at once is not accepted only to be
-    /// closed), then tells the connections to stop with `stop` (WebSockets get 1001, event
-    /// streams end) and gives them up to 1 s to finish.
-    pub async fn stop(self, stop: &watch::Sender<bool>) {
-        let _ = self.accepting.send(false);
-        let open = self.task.await;
-        let _ = stop.send(true);
-        if let Ok(open) = open {
-            open.drain().await;
-        }
-    }
 }

@@ -15,6 +15,7 @@ pub(crate) mod query;
 mod respond;
 mod router;
 mod server;
+mod serving;
 mod sessions;
 #[cfg(feature = "tls")]
 mod tls;
@@ -31,6 +32,7 @@ use crate::engine::manager::Manager;
 pub use assets::embedded_bytes as ui_bytes;
 pub use respond::Body;
 pub use server::{Listeners, Open, Reloader, accept_until, bind, bind_inheriting};
+pub use serving::Serving;
 
 /// Limits the handlers enforce, from the configuration.
 #[derive(Debug, Clone)]

@@ -19,11 +19,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use self::handover::{Doc, DocListener, DocPrevious, DocSession, Handover};
-use crate::api::{self, Listeners};
+use crate::api::{self, Listeners, Serving};
 use crate::config::Config;
 use crate::engine::adopt::Frozen;
 use crate::engine::manager::Manager;
-use crate::serve::Serving;
 
 /// How long the new binary has to answer `--version`.
 const CHECK_LIMIT: Duration = Duration::from_secs(5);
