@@ -31,7 +31,8 @@ use super::respond::Response;
 use crate::auth::Caller;
 use crate::engine::manager::ClientGuard;
 use crate::engine::ring::RING_CAPACITY;
-use crate::engine::session::{Chunk, Session, now_ms};
+use crate::engine::session::{Chunk, Session};
+use crate::model::clock::now_ms;
 use crate::model::error::Error;
 
 mod handshake;

@@ -11,10 +11,11 @@ use nix::unistd::Pid;
 use tokio::sync::OwnedRwLockWriteGuard;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::engine::manager::{Manager, Shared, stop_session};
+use crate::engine::manager::{Manager, Shared};
 use crate::engine::pty::{self, Pty};
 use crate::engine::reaper::Reaper;
 use crate::engine::session::Session;
+use crate::engine::signals;
 use crate::model::clock::Timestamp;
 use crate::model::record::{SessionInfo, Status};
 use crate::upgrade::handover::HandedSession;
@@ -199,7 +200,7 @@ impl Manager {
         }
         if h.stopping {
             // Its stop was asked for before the upgrade: TERM again, SIGKILL after the grace.
-            stop_session(&session, Some(Signal::SIGTERM), shared.stop_grace);
+            signals::stop(&session, Some(Signal::SIGTERM), shared.stop_grace);
         }
         tokio::spawn(crate::engine::supervise::supervise(
             session,

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::engine::manager::{Manager, stop_session};
-use crate::engine::session::{self, Session};
+use crate::engine::manager::Manager;
+use crate::engine::session::Session;
+use crate::engine::signals;
+use crate::model::clock::now_ms;
 
 /// Runs until the manager shuts down, looking every quarter of `idle` (50 ms to 30 s).
 pub(crate) async fn watch(manager: Manager, idle: Duration) {
@@ -19,7 +21,7 @@ pub(crate) async fn watch(manager: Manager, idle: Duration) {
             () = manager.closed() => return,
         }
         let sessions: Vec<Arc<Session>> = shared.sessions().values().cloned().collect();
-        let now = session::now_ms();
+        let now = now_ms();
         for s in sessions {
             let quiet = now.saturating_sub(s.last_activity_ms());
             if s.status().is_running()
@@ -31,7 +33,7 @@ pub(crate) async fn watch(manager: Manager, idle: Duration) {
                     "session {}: idle for {quiet} ms with nobody attached, stopping",
                     s.id
                 );
-                stop_session(&s, None, shared.stop_grace);
+                signals::stop(&s, None, shared.stop_grace);
             }
         }
     }

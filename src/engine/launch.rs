@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::Signal;
 use serde::Deserialize;
 
 use crate::engine::pty::SpawnSpec;
@@ -220,14 +219,6 @@ fn child_env(
     env.into_iter().collect()
 }
 
-/// `SIGKILL` → `"KILL"`.
-pub fn signal_name(signal: i32) -> String {
-    match Signal::try_from(signal) {
-        Ok(s) => s.as_str().trim_start_matches("SIG").to_owned(),
-        Err(_) => signal.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,12 +256,5 @@ mod tests {
         let many: BTreeMap<_, _> = (0..65).map(|i| (format!("V{i}"), String::new())).collect();
         assert!(check_env(&many).is_err());
         assert!(check_env(&env("BIG", &"x".repeat(MAX_ENV_BYTES))).is_err());
-    }
-
-    #[test]
-    fn signals_have_short_names() {
-        assert_eq!(signal_name(9), "KILL");
-        assert_eq!(signal_name(1), "HUP");
-        assert_eq!(signal_name(12345), "12345");
     }
 }

@@ -16,6 +16,7 @@ use crate::engine::launch::{self, CreateRequest, Plan};
 use crate::engine::pty;
 use crate::engine::reaper::Reaper;
 use crate::engine::session::Session;
+use crate::engine::signals;
 use crate::engine::user::Policy;
 use crate::model::clock::Timestamp;
 use crate::model::error::{Code, Error, Result};
@@ -97,19 +98,6 @@ impl Shared {
 #[derive(Clone)]
 pub struct Manager {
     pub(crate) shared: Arc<Shared>,
-}
-
-/// The signals a stop request may ask for.
-pub fn parse_stop_signal(name: &str) -> Result<Signal> {
-    match name {
-        "TERM" => Ok(Signal::SIGTERM),
-        "HUP" => Ok(Signal::SIGHUP),
-        "INT" => Ok(Signal::SIGINT),
-        "KILL" => Ok(Signal::SIGKILL),
-        other => Err(Error::bad_request(format!(
-            "signal must be one of TERM, HUP, INT, KILL, not {other:?}"
-        ))),
-    }
 }
 
 impl Manager {
@@ -232,7 +220,7 @@ impl Manager {
     /// after the grace period. A session that has already ended is returned as it is.
     pub fn stop(&self, id: &str, signal: Option<Signal>) -> Result<SessionInfo> {
         let session = self.session(id)?;
-        stop_session(&session, signal, self.shared.stop_grace);
+        signals::stop(&session, signal, self.shared.stop_grace);
         Ok(session.info())
     }
 
@@ -240,7 +228,7 @@ impl Manager {
     pub async fn delete(&self, id: &str) -> Result<()> {
         let session = self.session(id)?;
         if session.status().is_running() {
-            stop_session(&session, None, self.shared.stop_grace);
+            signals::stop(&session, None, self.shared.stop_grace);
             let wait = self.shared.stop_grace + DELETE_WAIT_EXTRA;
             let mut tail = session.watch();
             let ended = tokio::time::timeout(wait, tail.wait_for(|t| !t.running)).await;
@@ -299,7 +287,7 @@ impl Manager {
         let running: Vec<Arc<Session>> = self.shared.sessions().values().cloned().collect();
         let grace = self.shared.stop_grace.min(SHUTDOWN_GRACE);
         for session in running.iter().filter(|s| s.status().is_running()) {
-            stop_session(session, None, grace);
+            signals::stop(session, None, grace);
         }
         let mut live = self.shared.live.subscribe();
         let all_ended = live.wait_for(|n| *n == 0);
@@ -381,33 +369,6 @@ async fn start(shared: &Arc<Shared>, id: SessionId, plan: Plan) -> Result<Sessio
     );
     let _ = shared.events.send(Event::Created(info.clone()));
     Ok(info)
-}
-
-/// Signals a running session and arms the SIGKILL that follows after `grace`.
-pub(crate) fn stop_session(session: &Arc<Session>, signal: Option<Signal>, grace: Duration) {
-    let (Some(pid), true) = (session.pid(), session.status().is_running()) else {
-        return;
-    };
-    let sid = Pid::from_raw(pid);
-    session.stop_requested.store(true, Ordering::Relaxed);
-    let pty = session.pty();
-    let signals: &[Signal] = match &signal {
-        Some(s) => std::slice::from_ref(s),
-        None => &[Signal::SIGHUP, Signal::SIGTERM],
-    };
-    let leader_alive = || !session.reaped.load(Ordering::Acquire);
-    for &s in signals {
-        pty::signal_session(sid, s, pty.as_deref(), leader_alive());
-    }
-    drop(pty);
-    let session = session.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(grace).await;
-        // Whatever is left of the session (the leader, or descendants that ignored the polite
-        // signals) is killed now.
-        let leader_alive = !session.reaped.load(Ordering::Acquire);
-        pty::signal_session(sid, Signal::SIGKILL, session.pty().as_deref(), leader_alive);
-    });
 }
 
 /// Keeps a session's `clients` count while a client is attached.

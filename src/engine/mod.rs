@@ -11,6 +11,7 @@ mod reaper;
 pub mod retention;
 pub mod ring;
 pub mod session;
+pub mod signals;
 mod supervise;
 pub mod user;
 

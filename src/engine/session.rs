@@ -5,14 +5,13 @@
 //! the ring, then from the store, and says `Gap` only for bytes that are truly gone.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
 use crate::engine::pty::Pty;
 use crate::engine::ring::{Ring, Slice};
-use crate::model::clock::Timestamp;
+use crate::model::clock::{Timestamp, now_ms};
 use crate::model::error::{Error, Result};
 use crate::model::id::SessionId;
 use crate::model::record::{SessionInfo, Status};
@@ -63,7 +62,7 @@ pub struct Session {
     pub(crate) stop_requested: AtomicBool,
     /// The process has been reaped: its pid no longer names our process group.
     pub(crate) reaped: AtomicBool,
-    /// Milliseconds since [`epoch`] of the last output or client detach (for the idle limit).
+    /// Milliseconds ([`now_ms`]) of the last output or client detach (for the idle limit).
     last_activity: AtomicU64,
     /// Wall-clock second of the last output (0: none since the service started).
     last_output: AtomicI64,
@@ -73,16 +72,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks cannot leave the data half-changed in a way that
     // matters more than stopping the service would, so a poisoned lock is simply taken over.
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A monotonic clock origin for activity times.
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-pub(crate) fn now_ms() -> u64 {
-    epoch().elapsed().as_millis() as u64
 }
 
 impl Session {

@@ -13,11 +13,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::engine::event::Event;
-use crate::engine::launch::signal_name;
 use crate::engine::manager::Shared;
 use crate::engine::pty::Pty;
 use crate::engine::reaper::Reaper;
 use crate::engine::session::Session;
+use crate::engine::signals::signal_name;
 use crate::model::clock::Timestamp;
 use crate::model::record::Status;
 

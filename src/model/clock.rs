@@ -1,7 +1,9 @@
-//! Wall-clock times: whole seconds since the Unix epoch, shown as RFC 3339 UTC strings.
+//! Times: wall-clock times (whole seconds since the Unix epoch, shown as RFC 3339 UTC strings)
+//! and a monotonic millisecond clock for how long something has been quiet.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
 
@@ -17,6 +19,14 @@ impl Timestamp {
         };
         Timestamp(secs)
     }
+}
+
+/// Milliseconds on a monotonic clock that starts at its first reading in this process: for
+/// activity and liveness (a session's idle time, a client's last sign of life), which setting
+/// the wall clock must not move.
+pub fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 /// Converts days since 1970-01-01 to a (year, month, day) civil date (proleptic Gregorian).
