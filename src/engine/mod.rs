@@ -6,6 +6,7 @@ pub mod event;
 mod idle;
 pub mod launch;
 pub mod manager;
+mod output;
 pub mod pty;
 mod reaper;
 pub mod retention;

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
+use crate::engine::output::{InMemory, Output};
 use crate::engine::pty::Pty;
-use crate::engine::ring::{Ring, Slice};
 use crate::model::clock::{Timestamp, now_ms};
 use crate::model::error::{Error, Result};
 use crate::model::id::SessionId;
@@ -38,13 +38,6 @@ pub enum Chunk {
     Wait,
     /// The reader is at the end of a session that has ended.
     End,
-}
-
-struct Output {
-    /// The newest output, while the session runs (and until the store holds all of it).
-    ring: Option<Box<Ring>>,
-    /// Offset up to which output was handed to the store's queue.
-    offered: u64,
 }
 
 /// A session of the engine. Shared as `Arc<Session>` by the manager, its supervising task and
@@ -77,7 +70,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Session {
     /// A session whose process was just started on `pty`.
     pub(crate) fn started(info: SessionInfo, pty: Pty, progress: Arc<Progress>) -> Arc<Session> {
-        Self::build(info, Some(Arc::new(pty)), Some(Ring::boxed(0)), progress)
+        Self::build(info, Some(Arc::new(pty)), progress)
     }
 
     /// A session running before an upgrade's `execve`, taken over on its inherited `pty`: its
@@ -88,8 +81,7 @@ impl Session {
         progress: Arc<Progress>,
         last_output: Option<Timestamp>,
     ) -> Arc<Session> {
-        let end = info.output_bytes;
-        let session = Self::build(info, Some(Arc::new(pty)), Some(Ring::boxed(end)), progress);
+        let session = Self::build(info, Some(Arc::new(pty)), progress);
         if let Some(t) = last_output {
             session.last_output.store(t.0, Ordering::Relaxed);
         }
@@ -98,17 +90,13 @@ impl Session {
 
     /// A session known from the store, not running in this process.
     pub(crate) fn loaded(info: SessionInfo, progress: Arc<Progress>) -> Arc<Session> {
-        Self::build(info, None, None, progress)
+        Self::build(info, None, progress)
     }
 
-    fn build(
-        info: SessionInfo,
-        pty: Option<Arc<Pty>>,
-        ring: Option<Box<Ring>>,
-        progress: Arc<Progress>,
-    ) -> Arc<Session> {
+    fn build(info: SessionInfo, pty: Option<Arc<Pty>>, progress: Arc<Progress>) -> Arc<Session> {
         let end = info.output_bytes;
         let running = info.status.is_running();
+        let output = Output::new(pty.is_some(), end);
         let tail = Tail {
             end,
             running,
@@ -119,7 +107,7 @@ impl Session {
             id: info.id.clone(),
             seq: info.seq,
             info: Mutex::new(info),
-            output: Mutex::new(Output { ring, offered: end }),
+            output: Mutex::new(output),
             tail: watch::Sender::new(tail),
             progress,
             pty: Mutex::new(pty),
@@ -161,9 +149,9 @@ impl Session {
     /// The smallest offset still retrievable, from the ring or the store.
     fn history_start(&self) -> u64 {
         let (stored_from, stored_end) = (self.progress.history_start(), self.progress.stored_end());
-        match lock(&self.output).ring.as_ref() {
-            Some(ring) if stored_from < stored_end => stored_from.min(ring.oldest()),
-            Some(ring) => ring.oldest(),
+        match lock(&self.output).oldest() {
+            Some(oldest) if stored_from < stored_end => stored_from.min(oldest),
+            Some(oldest) => oldest,
             None => stored_from,
         }
     }
@@ -186,23 +174,8 @@ impl Session {
     /// for room ([`Session::wait_for_store`]) before reading more.
     pub(crate) fn push_output(&self, data: &[u8], store: &Store) -> bool {
         store.note_output(data.len());
-        let (end, queued) = {
-            let mut out = lock(&self.output);
-            let Some(ring) = out.ring.as_mut() else {
-                return true;
-            };
-            let start = ring.end();
-            ring.write(data);
-            let end = ring.end();
-            if out.offered == start {
-                // The usual case: everything before was queued; queue this read as it is.
-                if store.offer_output(self.seq, start, data.to_vec()) {
-                    out.offered = end;
-                }
-            } else {
-                self.offer_backlog(&mut out, store);
-            }
-            (end, out.offered == end)
+        let Some((end, queued)) = lock(&self.output).push(self.seq, data, store) else {
+            return true;
         };
         self.last_activity.store(now_ms(), Ordering::Relaxed);
         self.last_output
@@ -223,9 +196,8 @@ impl Session {
             room.as_mut().enable();
             {
                 let mut out = lock(&self.output);
-                self.offer_backlog(&mut out, store);
-                let caught_up = out.ring.as_ref().is_none_or(|r| out.offered == r.end());
-                if caught_up {
+                out.offer_backlog(self.seq, store);
+                if out.caught_up() {
                     return true;
                 }
             }
@@ -235,43 +207,10 @@ impl Session {
         }
     }
 
-    /// The bytes not yet handed to the store, from the ring, as `(start, bytes, end)`. What the
-    /// ring no longer holds is counted as dropped: the store will have a hole there.
-    fn backlog(&self, out: &Output, store: &Store) -> Option<(u64, Vec<u8>, u64)> {
-        let ring = out.ring.as_ref()?;
-        let from = out.offered.max(ring.oldest());
-        if from > out.offered {
-            store.note_dropped(from - out.offered);
-        }
-        match ring.read_from(from) {
-            Slice::Bytes(a, b) => Some((from, [a, b].concat(), ring.end())),
-            _ => None,
-        }
-    }
-
-    /// Offers the store what an earlier full queue made us hold back.
-    fn offer_backlog(&self, out: &mut Output, store: &Store) {
-        let Some((from, bytes, end)) = self.backlog(out, store) else {
-            return;
-        };
-        if bytes.is_empty() || store.offer_output(self.seq, from, bytes) {
-            out.offered = end;
-        } else {
-            out.offered = from; // the part before `from` is gone; do not count it twice
-        }
-    }
-
     /// Hands every byte not yet queued to the store, waiting for room if need be (at exit).
     pub(crate) async fn drain_to_store(&self, store: &Store) {
-        let pending = {
-            let mut out = lock(&self.output);
-            let backlog = self.backlog(&out, store);
-            if let Some((_, _, end)) = backlog {
-                out.offered = end;
-            }
-            backlog
-        };
-        if let Some((from, bytes, _)) = pending.filter(|p| !p.1.is_empty())
+        let pending = lock(&self.output).take_backlog(store);
+        if let Some((from, bytes)) = pending.filter(|p| !p.1.is_empty())
             && let Err(e) = store.output(self.seq, from, bytes).await
         {
             log::warn!("session {}: final output not stored: {e}", self.id);
@@ -282,10 +221,7 @@ impl Session {
     /// however many ended sessions there are).
     pub(crate) fn release_ring_if_stored(&self) {
         let mut out = lock(&self.output);
-        let end = out.ring.as_ref().map(|r| r.end());
-        if end.is_some_and(|end| self.progress.stored_end() >= end) {
-            out.ring = None;
-        }
+        out.release_if_stored(self.progress.stored_end());
     }
 
     /// Marks the session ended with its final record.
@@ -305,23 +241,12 @@ impl Session {
                 tail.end
             )));
         }
-        let mut oldest_in_memory = tail.end;
-        {
-            let out = lock(&self.output);
-            if let Some(ring) = out.ring.as_ref() {
-                match ring.read_from(offset) {
-                    Slice::Bytes(a, b) if !a.is_empty() || !b.is_empty() => {
-                        let mut bytes = Vec::with_capacity(max.min(a.len() + b.len()));
-                        bytes.extend_from_slice(&a[..a.len().min(max)]);
-                        let rest = max - bytes.len();
-                        bytes.extend_from_slice(&b[..b.len().min(rest)]);
-                        return Ok(Chunk::Data(bytes));
-                    }
-                    Slice::Gone { oldest } => oldest_in_memory = oldest,
-                    _ => {}
-                }
-            }
-        }
+        let in_memory = lock(&self.output).read(offset, max);
+        let oldest_in_memory = match in_memory {
+            InMemory::Bytes(bytes) => return Ok(Chunk::Data(bytes)),
+            InMemory::Gone { oldest } => oldest,
+            InMemory::Nothing => tail.end,
+        };
         if offset == tail.end {
             return Ok(if tail.running {
                 Chunk::Wait
