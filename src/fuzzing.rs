@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::{Message, WebSocket};
 
 use crate::api::attach::{self, ClientMsg};
 use crate::api::query::Query;
-use crate::engine::launch;
+use crate::engine;
 
 /// Parses `raw` as a request's query string, calls every typed getter on each of `keys`, and
 /// returns what [`Query::get`] gives for each.
@@ -29,8 +29,8 @@ pub fn query(raw: &str, keys: &[&str]) -> Vec<Option<String>> {
 pub fn control_text(text: &str) -> bool {
     match attach::parse_client_msg(text) {
         Ok(ClientMsg::Resize { cols, rows }) => {
-            launch::dimension("cols", Some(cols), 80).is_ok()
-                && launch::dimension("rows", Some(rows), 24).is_ok()
+            engine::dimension("cols", Some(cols), 80).is_ok()
+                && engine::dimension("rows", Some(rows), 24).is_ok()
         }
         Ok(_) => true,
         Err(_) => false,

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::api::{self, Api, Serving};
 use crate::auth::Gate;
 use crate::config::Config;
-use crate::engine::manager::Manager;
+use crate::engine::Manager;
 use crate::upgrade::handover::{self, Handover};
 use crate::upgrade::{self, Upgrader};
 

@@ -243,7 +243,7 @@ async fn retention_deletes_sessions_that_ended_long_ago_with_their_output() {
     let m = engine(&dir.db(), &["--retention", "0"]);
     assert_eq!(m.list(None).len(), 3);
     let keep = Duration::from_secs(30 * 86400);
-    assert_eq!(lanterm::engine::retention::sweep(&m, keep).await, 1);
+    assert_eq!(m.delete_expired(keep).await, 1);
     assert!(m.get(&ids[0]).is_err());
     assert!(m.get(&ids[1]).is_ok() && m.get(&ids[2]).is_ok());
     let conn = Connection::open(dir.db()).unwrap();

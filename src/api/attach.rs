@@ -29,9 +29,9 @@ use super::Api;
 use super::query::Query;
 use super::respond::Response;
 use crate::auth::Caller;
-use crate::engine::manager::ClientGuard;
-use crate::engine::ring::RING_CAPACITY;
-use crate::engine::session::{Chunk, Session};
+use crate::engine::ClientGuard;
+use crate::engine::RING_CAPACITY;
+use crate::engine::{Chunk, Session};
 use crate::model::clock::now_ms;
 use crate::model::error::Error;
 

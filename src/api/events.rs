@@ -13,7 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::Api;
 use super::respond::{self, Response};
 use crate::auth::Caller;
-use crate::engine::event::Event;
+use crate::engine::Event;
 use crate::model::error::{Code, Error};
 
 /// A comment line now and then keeps proxies from closing an idle stream, and finds dead

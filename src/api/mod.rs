@@ -27,7 +27,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::auth::Gate;
 use crate::config::Config;
-use crate::engine::manager::Manager;
+use crate::engine::Manager;
 
 pub use assets::embedded_bytes as ui_bytes;
 pub use respond::Body;

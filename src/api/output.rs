@@ -6,8 +6,8 @@ use hyper::header::{HeaderName, HeaderValue};
 
 use super::query::Query;
 use super::respond::{self, Response};
-use crate::engine::manager::Manager;
-use crate::engine::session::Chunk;
+use crate::engine::Chunk;
+use crate::engine::Manager;
 use crate::model::error::Error;
 
 /// Bytes read per piece of a download.

@@ -10,9 +10,9 @@ use serde_json::json;
 use super::respond::{self, Response};
 use super::{Api, body};
 use crate::auth::Caller;
-use crate::engine::launch::CreateRequest;
-use crate::engine::manager::Manager;
-use crate::engine::signals::parse_stop_signal;
+use crate::engine::CreateRequest;
+use crate::engine::Manager;
+use crate::engine::parse_stop_signal;
 use crate::model::error::Error;
 use crate::model::record::Status;
 

@@ -1,16 +1,27 @@
 //! Launching: a create request checked and turned into a [`Plan`] (the process to start on a
-//! PTY); `supervise` then follows it until it ends.
+//! PTY), then started ([`start`]); `supervise` follows it until it ends.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use serde::Deserialize;
 
-use crate::engine::pty::SpawnSpec;
+use crate::engine::event::Event;
+use crate::engine::pty::{self, SpawnSpec};
+use crate::engine::reaper::Reaper;
+use crate::engine::session::Session;
+use crate::engine::shared::Shared;
+use crate::engine::slots::{Slot, Supervising};
+use crate::engine::supervise::supervise;
 use crate::engine::user::{Account, Policy};
+use crate::model::clock::Timestamp;
 use crate::model::error::{Error, Result};
 use crate::model::id::SessionId;
+use crate::model::record::{SessionInfo, Status};
 
 /// Longest session name, in bytes.
 pub const MAX_NAME: usize = 128;
@@ -36,7 +47,7 @@ pub struct CreateRequest {
 }
 
 /// A request that passed every check, ready to start.
-pub(crate) struct Plan {
+pub(super) struct Plan {
     pub name: String,
     pub command: Option<String>,
     pub cwd: PathBuf,
@@ -102,7 +113,7 @@ fn check_env(env: &BTreeMap<String, String>) -> Result<()> {
 
 impl Plan {
     /// Checks `req` against the limits and the user policy, and prepares the process.
-    pub(crate) fn new(req: CreateRequest, policy: &Policy, id: &SessionId) -> Result<Plan> {
+    pub(super) fn new(req: CreateRequest, policy: &Policy, id: &SessionId) -> Result<Plan> {
         let cols = dimension("cols", req.cols, 80)?;
         let rows = dimension("rows", req.rows, 24)?;
         let env = req.env.unwrap_or_default();
@@ -217,6 +228,70 @@ fn child_env(
         env.insert(k.into(), v.into());
     }
     env.into_iter().collect()
+}
+
+/// Starts the planned process and its supervisor (which then holds the slot and is counted
+/// until it is done), records it and announces it.
+pub(super) async fn start(
+    shared: &Arc<Shared>,
+    id: SessionId,
+    plan: Plan,
+    counted: (Slot, Supervising),
+) -> Result<SessionInfo> {
+    let (pty, child) = pty::spawn(&plan.spec).map_err(|e| {
+        Error::bad_request(format!(
+            "cannot start {} in {}: {e}",
+            plan.spec.program.display(),
+            plan.cwd.display()
+        ))
+    })?;
+    let pid = child.id().and_then(|p| i32::try_from(p).ok());
+    let info = SessionInfo {
+        id: id.clone(),
+        name: plan.name,
+        status: Status::Running,
+        command: plan.command,
+        cwd: plan.cwd.to_string_lossy().into_owned(),
+        user: plan.account.name,
+        pid,
+        cols: plan.spec.cols,
+        rows: plan.spec.rows,
+        created_at: Timestamp::now(),
+        ended_at: None,
+        exit_code: None,
+        exit_signal: None,
+        output_bytes: 0,
+        history_start: 0,
+        clients: 0,
+        last_output_at: None,
+        created_by: plan.created_by,
+        seq: shared.next_seq(),
+    };
+    // The record is queued before any output, so the store never sees output of an unknown
+    // session. If even that fails, the process must not run unsupervised.
+    let progress = match shared.store().create(&info).await {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(pid) = pid {
+                pty::signal_session(Pid::from_raw(pid), Signal::SIGKILL, None, true);
+            }
+            return Err(e);
+        }
+    };
+    let session = Session::started(info.clone(), pty, progress);
+    shared.insert(session.clone());
+    let child = Reaper::Spawned(child);
+    tokio::spawn(supervise(session, child, shared.clone(), counted));
+    log::info!(
+        "session {} ({}) started as {} in {}, pid {}",
+        info.id,
+        info.name,
+        info.user,
+        info.cwd,
+        pid.unwrap_or(0)
+    );
+    shared.announce(Event::Created(info.clone()));
+    Ok(info)
 }
 
 #[cfg(test)]

@@ -1,23 +1,30 @@
 //! The engine: sessions on PTYs that outlive their viewers, their output in a ring in memory
-//! and in the store. [`Manager`] is its front door.
+//! and in the store. [`Manager`] is its front door; the rest of the crate sees only what is
+//! re-exported here (and `pty`, for the upgrade's descriptors and `lanterm attach`'s terminal).
+//! Its state (`shared`) is private to it.
 
-pub mod adopt;
-pub mod event;
+mod adopt;
+mod event;
+mod hold;
 mod idle;
-pub mod launch;
-pub mod manager;
+mod launch;
+mod manager;
 mod output;
 pub mod pty;
 mod reaper;
-pub mod retention;
-pub mod ring;
-pub mod session;
-pub mod signals;
+mod retention;
+mod ring;
+mod session;
+mod shared;
+mod signals;
+mod slots;
 mod supervise;
-pub mod user;
+mod user;
 
+pub use adopt::{Frozen, FrozenSession, HandedSession};
 pub use event::Event;
-pub use launch::CreateRequest;
+pub use launch::{CreateRequest, dimension};
 pub use manager::Manager;
 pub use ring::RING_CAPACITY;
-pub use session::{Chunk, Session};
+pub use session::{Chunk, ClientGuard, Session, Tail};
+pub use signals::parse_stop_signal;

@@ -13,7 +13,7 @@ use tokio::process::Child;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// Waits for one session process to end.
-pub(crate) enum Reaper {
+pub(super) enum Reaper {
     Spawned(Child),
     Adopted {
         pid: Pid,
@@ -27,7 +27,7 @@ pub(crate) enum Reaper {
 impl Reaper {
     /// Takes charge of `pid`, a child of this process started before the last `execve`. Fails
     /// (ECHILD) if it is not a child of ours.
-    pub(crate) fn adopt(pid: i32) -> io::Result<Reaper> {
+    pub(super) fn adopt(pid: i32) -> io::Result<Reaper> {
         if pid <= 1 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -46,7 +46,7 @@ impl Reaper {
     }
 
     /// The process's status has been collected (its pid is free for reuse).
-    pub(crate) fn has_exited(&self) -> bool {
+    pub(super) fn has_exited(&self) -> bool {
         matches!(
             self,
             Reaper::Adopted {
@@ -57,7 +57,7 @@ impl Reaper {
     }
 
     /// Waits for the process to end. Cancel-safe: a status collected is kept for the next call.
-    pub(crate) async fn wait(&mut self) -> io::Result<ExitStatus> {
+    pub(super) async fn wait(&mut self) -> io::Result<ExitStatus> {
         match self {
             Reaper::Spawned(child) => child.wait().await,
             Reaper::Adopted {

@@ -105,22 +105,6 @@ impl Ring {
             Slice::Bytes(&second[skip - first.len()..], &[])
         }
     }
-
-    /// Copies up to `out.len()` bytes starting at `offset` into `out`; returns how many were
-    /// copied, or the same `Gone`/`Beyond` answers as [`Ring::read_from`].
-    pub fn copy_from(&self, offset: u64, out: &mut [u8]) -> Result<usize, Slice<'static>> {
-        match self.read_from(offset) {
-            Slice::Bytes(a, b) => {
-                let n1 = a.len().min(out.len());
-                out[..n1].copy_from_slice(&a[..n1]);
-                let n2 = b.len().min(out.len() - n1);
-                out[n1..n1 + n2].copy_from_slice(&b[..n2]);
-                Ok(n1 + n2)
-            }
-            Slice::Gone { oldest } => Err(Slice::Gone { oldest }),
-            Slice::Beyond { end } => Err(Slice::Beyond { end }),
-        }
-    }
 }
 
 impl Default for Ring {
@@ -236,22 +220,6 @@ mod tests {
         assert_eq!(collect(r.read_from(oldest)).len(), RING_CAPACITY);
         assert_eq!(r.read_from(r.end()), Slice::Bytes(&[], &[]));
         assert_eq!(r.read_from(r.end() + 1), Slice::Beyond { end: r.end() });
-    }
-
-    #[test]
-    fn copy_from_fills_a_small_buffer_across_the_wrap() {
-        let mut r = Ring::boxed(0);
-        let data = pattern(0, RING_CAPACITY + 100);
-        r.write(&data);
-        // The wrap point sits 100 bytes before the end; copy 300 bytes across it.
-        let from = r.end() - 250;
-        let mut out = [0u8; 300];
-        assert_eq!(r.copy_from(from, &mut out), Ok(250));
-        assert_eq!(&out[..250], &data[from as usize..]);
-        let mut small = [0u8; 16];
-        assert_eq!(r.copy_from(from, &mut small), Ok(16));
-        assert_eq!(&small, &data[from as usize..from as usize + 16]);
-        assert_eq!(r.copy_from(0, &mut small), Err(Slice::Gone { oldest: 100 }));
     }
 
     #[test]

@@ -7,8 +7,9 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
+use crate::engine::event::Event;
 use crate::engine::output::{InMemory, Output};
 use crate::engine::pty::Pty;
 use crate::model::clock::{Timestamp, now_ms};
@@ -51,10 +52,12 @@ pub struct Session {
     progress: Arc<Progress>,
     pty: Mutex<Option<Arc<Pty>>>,
     input: tokio::sync::Mutex<()>,
+    /// Clients attached now, each counted by a [`ClientGuard`].
     clients: AtomicU32,
-    pub(crate) stop_requested: AtomicBool,
+    /// A stop was asked for (the session then ends as `stopped`).
+    stop_requested: AtomicBool,
     /// The process has been reaped: its pid no longer names our process group.
-    pub(crate) reaped: AtomicBool,
+    reaped: AtomicBool,
     /// Milliseconds ([`now_ms`]) of the last output or client detach (for the idle limit).
     last_activity: AtomicU64,
     /// Wall-clock second of the last output (0: none since the service started).
@@ -69,13 +72,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Session {
     /// A session whose process was just started on `pty`.
-    pub(crate) fn started(info: SessionInfo, pty: Pty, progress: Arc<Progress>) -> Arc<Session> {
+    pub(super) fn started(info: SessionInfo, pty: Pty, progress: Arc<Progress>) -> Arc<Session> {
         Self::build(info, Some(Arc::new(pty)), progress)
     }
 
     /// A session running before an upgrade's `execve`, taken over on its inherited `pty`: its
     /// output goes on at `info.output_bytes` (older bytes are read from the store).
-    pub(crate) fn adopted(
+    pub(super) fn adopted(
         info: SessionInfo,
         pty: Pty,
         progress: Arc<Progress>,
@@ -89,7 +92,7 @@ impl Session {
     }
 
     /// A session known from the store, not running in this process.
-    pub(crate) fn loaded(info: SessionInfo, progress: Arc<Progress>) -> Arc<Session> {
+    pub(super) fn loaded(info: SessionInfo, progress: Arc<Progress>) -> Arc<Session> {
         Self::build(info, None, progress)
     }
 
@@ -141,7 +144,7 @@ impl Session {
     }
 
     /// Changes the record under the lock; returns the new session object.
-    pub(crate) fn update(&self, f: impl FnOnce(&mut SessionInfo)) -> SessionInfo {
+    pub(super) fn update(&self, f: impl FnOnce(&mut SessionInfo)) -> SessionInfo {
         f(&mut lock(&self.info));
         self.info()
     }
@@ -165,14 +168,14 @@ impl Session {
         &self.progress
     }
 
-    pub(crate) fn pty(&self) -> Option<Arc<Pty>> {
+    pub(super) fn pty(&self) -> Option<Arc<Pty>> {
         lock(&self.pty).clone()
     }
 
     /// Appends PTY output: into the ring, offered to the store, then readers are woken.
     /// Returns `false` when the store's queue had no room for all of it: the caller then waits
     /// for room ([`Session::wait_for_store`]) before reading more.
-    pub(crate) fn push_output(&self, data: &[u8], store: &Store) -> bool {
+    pub(super) fn push_output(&self, data: &[u8], store: &Store) -> bool {
         store.note_output(data.len());
         let Some((end, queued)) = lock(&self.output).push(self.seq, data, store) else {
             return true;
@@ -188,7 +191,7 @@ impl Session {
     /// The caller does not read the PTY meanwhile, so the program is slowed to what the disk
     /// can take (every byte stays in history) instead of bytes being dropped; a store stalled
     /// for longer than `limit` costs a hole in stored history, never a frozen terminal.
-    pub(crate) async fn wait_for_store(&self, store: &Store, limit: std::time::Duration) -> bool {
+    pub(super) async fn wait_for_store(&self, store: &Store, limit: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let room = store.room();
@@ -208,7 +211,7 @@ impl Session {
     }
 
     /// Hands every byte not yet queued to the store, waiting for room if need be (at exit).
-    pub(crate) async fn drain_to_store(&self, store: &Store) {
+    pub(super) async fn drain_to_store(&self, store: &Store) {
         let pending = lock(&self.output).take_backlog(store);
         if let Some((from, bytes)) = pending.filter(|p| !p.1.is_empty())
             && let Err(e) = store.output(self.seq, from, bytes).await
@@ -219,13 +222,13 @@ impl Session {
 
     /// Drops the ring once the store holds all output (for ended sessions: memory stays small
     /// however many ended sessions there are).
-    pub(crate) fn release_ring_if_stored(&self) {
+    pub(super) fn release_ring_if_stored(&self) {
         let mut out = lock(&self.output);
         out.release_if_stored(self.progress.stored_end());
     }
 
     /// Marks the session ended with its final record.
-    pub(crate) fn finish(&self, f: impl FnOnce(&mut SessionInfo)) -> SessionInfo {
+    pub(super) fn finish(&self, f: impl FnOnce(&mut SessionInfo)) -> SessionInfo {
         lock(&self.pty).take();
         let info = self.update(f);
         self.tail.send_modify(|t| t.running = false);
@@ -322,16 +325,74 @@ impl Session {
             .map_err(|e| Error::internal(format!("redrawing: {e}")))
     }
 
-    pub(crate) fn clients(&self) -> &AtomicU32 {
-        &self.clients
-    }
-
-    pub(crate) fn touch(&self) {
-        self.last_activity.store(now_ms(), Ordering::Relaxed);
-    }
-
     /// Milliseconds (on [`now_ms`]'s clock) of the last output or detach.
-    pub(crate) fn last_activity_ms(&self) -> u64 {
+    pub(super) fn last_activity_ms(&self) -> u64 {
         self.last_activity.load(Ordering::Relaxed)
+    }
+
+    /// Clients attached now.
+    pub(super) fn clients(&self) -> u32 {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// Counts an attached client until the guard is dropped, if fewer than `max` are; the guard
+    /// announces its going on `events`.
+    pub(super) fn count_client(
+        self: &Arc<Self>,
+        max: u32,
+        events: broadcast::Sender<Event>,
+    ) -> Option<ClientGuard> {
+        self.clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(ClientGuard {
+            session: self.clone(),
+            events,
+        })
+    }
+
+    /// Notes that a stop was asked for: however the process then ends, it is `stopped`.
+    pub(super) fn note_stop_requested(&self) {
+        self.stop_requested.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn stop_requested(&self) -> bool {
+        self.stop_requested.load(Ordering::Relaxed)
+    }
+
+    /// Notes that the process was reaped: from now on its pid may name someone else.
+    pub(super) fn mark_reaped(&self) {
+        self.reaped.store(true, Ordering::Release);
+    }
+
+    /// Whether the session's leader has not been reaped yet (so its pid still names our
+    /// process group).
+    pub(super) fn leader_alive(&self) -> bool {
+        !self.reaped.load(Ordering::Acquire)
+    }
+}
+
+/// One attached client, counted in its session's `clients` until dropped. Its going also
+/// resets the session's idle clock and is announced (`session.updated`).
+pub struct ClientGuard {
+    session: Arc<Session>,
+    events: broadcast::Sender<Event>,
+}
+
+impl ClientGuard {
+    pub fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        let session = &self.session;
+        session.clients.fetch_sub(1, Ordering::Relaxed);
+        session.last_activity.store(now_ms(), Ordering::Relaxed);
+        let _ = self.events.send(Event::Updated(session.info()));
     }
 }

@@ -3,7 +3,6 @@
 //! whatever is left of it after the grace period.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -35,20 +34,19 @@ pub fn signal_name(signal: i32) -> String {
 }
 
 /// Signals a running session and arms the SIGKILL that follows after `grace`.
-pub(crate) fn stop(session: &Arc<Session>, signal: Option<Signal>, grace: Duration) {
+pub(super) fn stop(session: &Arc<Session>, signal: Option<Signal>, grace: Duration) {
     let (Some(pid), true) = (session.pid(), session.status().is_running()) else {
         return;
     };
     let sid = Pid::from_raw(pid);
-    session.stop_requested.store(true, Ordering::Relaxed);
+    session.note_stop_requested();
     let pty = session.pty();
     let signals: &[Signal] = match &signal {
         Some(s) => std::slice::from_ref(s),
         None => &[Signal::SIGHUP, Signal::SIGTERM],
     };
-    let leader_alive = || !session.reaped.load(Ordering::Acquire);
     for &s in signals {
-        pty::signal_session(sid, s, pty.as_deref(), leader_alive());
+        pty::signal_session(sid, s, pty.as_deref(), session.leader_alive());
     }
     drop(pty);
     let session = session.clone();
@@ -56,7 +54,7 @@ pub(crate) fn stop(session: &Arc<Session>, signal: Option<Signal>, grace: Durati
         tokio::time::sleep(grace).await;
         // Whatever is left of the session (the leader, or descendants that ignored the polite
         // signals) is killed now.
-        let leader_alive = !session.reaped.load(Ordering::Acquire);
+        let leader_alive = session.leader_alive();
         pty::signal_session(sid, Signal::SIGKILL, session.pty().as_deref(), leader_alive);
     });
 }

@@ -1,23 +1,23 @@
 //! The supervise task, one per running session: pumps the PTY's output into the session until
 //! the process has exited and its output is drained, then records how it ended. For an upgrade
-//! it can hold still (see `adopt`): its output handed to the store, reading paused, the process
+//! it can hold still (see `hold` and `adopt`): its output handed to the store, reading paused, the process
 //! untouched, until the new program takes over or the old one carries on.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::engine::event::Event;
-use crate::engine::manager::Shared;
 use crate::engine::pty::Pty;
 use crate::engine::reaper::Reaper;
 use crate::engine::session::Session;
+use crate::engine::shared::Shared;
 use crate::engine::signals::signal_name;
+use crate::engine::slots::{Slot, Supervising};
 use crate::model::clock::Timestamp;
 use crate::model::record::Status;
 
@@ -59,17 +59,16 @@ async fn hold_requested(freeze: &mut watch::Receiver<bool>) {
 /// Holds still for an upgrade: every byte read so far is handed to the store's queue, then
 /// nothing is read until the hold ends (the exec failed) or the program is replaced.
 async fn hold(session: &Session, shared: &Shared, freeze: &mut watch::Receiver<bool>) {
-    session.drain_to_store(&shared.store).await;
-    shared.frozen.send_modify(|n| *n += 1);
+    session.drain_to_store(shared.store()).await;
+    let _holding = shared.hold().holding();
     let _ = freeze.wait_for(|f| !*f).await;
-    shared.frozen.send_modify(|n| *n = n.saturating_sub(1));
 }
 
-/// Keeps output read from the PTY: into the session and, room permitting, the store's queue.
-async fn keep(session: &Session, shared: &Shared, data: &[u8]) {
-    if !session.push_output(data, &shared.store)
-        && !session.wait_for_store(&shared.store, STORE_STALL).await
-    {
+/// Passes output read from the PTY on: into the session, and into the store's queue at the
+/// pace the store takes it (waiting at most [`STORE_STALL`] for room).
+async fn pass_on(session: &Session, shared: &Shared, data: &[u8]) {
+    let store = shared.store();
+    if !session.push_output(data, store) && !session.wait_for_store(store, STORE_STALL).await {
         log::warn!(
             "session {}: the store took no output for {STORE_STALL:?}; \
              going on without it (stored history will have a hole)",
@@ -87,7 +86,7 @@ async fn last_look(pty: &Pty, session: &Session, shared: &Shared, buf: &mut [u8]
         match pty.read_now(buf) {
             Ok(Some(0) | None) => return,
             Ok(Some(n)) => {
-                keep(session, shared, &buf[..n]).await;
+                pass_on(session, shared, &buf[..n]).await;
                 taken += n;
             }
             Err(e) => {
@@ -98,13 +97,19 @@ async fn last_look(pty: &Pty, session: &Session, shared: &Shared, buf: &mut [u8]
     }
 }
 
-/// Follows a running session until it ends and is recorded.
-pub(crate) async fn supervise(session: Arc<Session>, mut child: Reaper, shared: Arc<Shared>) {
+/// Follows a running session until it ends and is recorded. `counted` is its slot (given back
+/// as the session shows as ended) and this task's count among those at work (given back when
+/// it returns).
+pub(super) async fn supervise(
+    session: Arc<Session>,
+    mut child: Reaper,
+    shared: Arc<Shared>,
+    counted: (Slot, Supervising),
+) {
     let Some(pty) = session.pty() else {
-        shared.supervisor_done();
         return;
     };
-    let mut freeze = shared.freeze.subscribe();
+    let mut freeze = shared.hold().asked();
     let mut buf = vec![0u8; READ_CHUNK];
     let mut exited: Option<std::io::Result<ExitStatus>> = None;
     let mut drain_until: Option<Instant> = None;
@@ -114,14 +119,14 @@ pub(crate) async fn supervise(session: Arc<Session>, mut child: Reaper, shared: 
         tokio::select! {
             read = pty.read(&mut buf), if !eof => match read {
                 Ok(0) => eof = true,
-                Ok(n) => keep(&session, &shared, &buf[..n]).await,
+                Ok(n) => pass_on(&session, &shared, &buf[..n]).await,
                 Err(e) => {
                     log::warn!("session {}: reading the terminal failed: {e}", session.id);
                     eof = true;
                 }
             },
             status = child.wait(), if exited.is_none() => {
-                session.reaped.store(true, Ordering::Release);
+                session.mark_reaped();
                 exited = Some(status);
                 drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
             }
@@ -140,9 +145,20 @@ pub(crate) async fn supervise(session: Arc<Session>, mut child: Reaper, shared: 
     }
     drop(pty);
     let status = exited.unwrap_or_else(|| Err(std::io::Error::other("no exit status")));
-    let stop_requested = session.stop_requested.load(Ordering::Relaxed);
+    record_end(&session, &shared, status, counted.0).await;
+}
+
+/// Records how the session ended: its last output to the store, its final record (the slot is
+/// given back the moment it shows as ended), the `exited` event; then the ring goes once the
+/// store holds everything.
+async fn record_end(
+    session: &Session,
+    shared: &Shared,
+    status: std::io::Result<ExitStatus>,
+    slot: Slot,
+) {
     let (st, code, signal) = match status {
-        Ok(status) => outcome(status, stop_requested),
+        Ok(status) => outcome(status, session.stop_requested()),
         Err(e) => {
             log::error!(
                 "session {}: waiting for the process failed: {e}",
@@ -151,15 +167,15 @@ pub(crate) async fn supervise(session: Arc<Session>, mut child: Reaper, shared: 
             (Status::Lost, None, None)
         }
     };
-    session.drain_to_store(&shared.store).await;
+    let store = shared.store();
+    session.drain_to_store(store).await;
     let info = session.finish(|i| {
         i.status = st;
         i.ended_at = Some(Timestamp::now());
         i.exit_code = code;
         i.exit_signal = signal;
     });
-    // The slot is free the moment the session shows as ended.
-    shared.release_slot();
+    drop(slot);
     log::info!(
         "session {} ({}) ended: {}{}",
         info.id,
@@ -171,12 +187,11 @@ pub(crate) async fn supervise(session: Arc<Session>, mut child: Reaper, shared: 
             _ => String::new(),
         }
     );
-    if let Err(e) = shared.store.update(&info).await {
+    if let Err(e) = store.update(&info).await {
         log::warn!("session {}: final record not stored: {e}", info.id);
     }
-    let _ = shared.events.send(Event::Exited(info));
-    if shared.store.flush().await.is_ok() {
+    shared.announce(Event::Exited(info));
+    if store.flush().await.is_ok() {
         session.release_ring_if_stored();
     }
-    shared.supervisor_done();
 }

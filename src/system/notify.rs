@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::engine::event::Event;
-use crate::engine::manager::Manager;
+use crate::engine::Event;
+use crate::engine::Manager;
 use crate::model::record::Status;
 
 /// The longest a notification may block (systemd not reading its socket): the message is then

@@ -16,23 +16,13 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
+use crate::engine::HandedSession;
 use crate::engine::pty::{self, Inherited, Program};
 
 pub use super::doc::{
     Doc, DocListener, DocPrevious, DocSession, MAX_DOC, MAX_SESSIONS, VERSION, parse,
 };
 use super::doc::{MEMFD_NAME, read, write};
-
-/// A session as handed over, with its PTY master if it was inherited.
-pub struct HandedSession {
-    pub seq: i64,
-    pub id: String,
-    pub pid: i32,
-    pub end: u64,
-    pub stopping: bool,
-    pub last_output_at: Option<i64>,
-    pub master: Option<OwnedFd>,
-}
 
 /// What the previous program handed over, its descriptors owned by this one now.
 pub struct Handover {

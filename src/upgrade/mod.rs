@@ -21,8 +21,8 @@ use tokio::sync::watch;
 use self::handover::{Doc, DocListener, DocPrevious, DocSession, Handover};
 use crate::api::{self, Listeners, Serving};
 use crate::config::Config;
-use crate::engine::adopt::Frozen;
-use crate::engine::manager::Manager;
+use crate::engine::Frozen;
+use crate::engine::Manager;
 
 /// How long the new binary has to answer `--version`.
 const CHECK_LIMIT: Duration = Duration::from_secs(5);

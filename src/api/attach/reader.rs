@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::{Control, REDRAW_EVERY, Ws};
 use crate::api::Api;
-use crate::engine::session::Session;
+use crate::engine::Session;
 use crate::model::clock::now_ms;
 
 /// A text message from the client (`input`, `resize`, `ack`, `redraw`).
