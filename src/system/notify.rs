@@ -156,11 +156,17 @@ fn status_line(serving: &str, manager: &Manager) -> String {
     }
 }
 
-/// One `STATUS=` per burst of session starts and ends.
+/// One `STATUS=` per burst of session starts and ends, until the manager shuts down. (The
+/// manager this task holds owns the broadcast's sender, so the broadcast never closes while
+/// the task runs: the manager's own shutdown signal is what ends it.)
 async fn report_status(notifier: Notifier, manager: Manager, serving: String) {
     let mut events = manager.subscribe();
     loop {
-        match events.recv().await {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = manager.closed() => return,
+        };
+        match event {
             Ok(Event::Created(_) | Event::Exited(_) | Event::Deleted(_))
             | Err(RecvError::Lagged(_)) => {}
             Ok(Event::Updated(_)) => continue,
@@ -217,6 +223,29 @@ mod tests {
         assert!(Notifier::to(OsStr::new("/run/systemd/notify")).is_ok());
         assert!(Notifier::to(OsStr::new("@lanterm-test")).is_ok());
         assert!(!Notifier::default().send("READY=1"));
+    }
+
+    #[tokio::test]
+    async fn the_status_task_ends_when_its_manager_shuts_down() {
+        let dir = std::env::temp_dir().join(format!("lanterm-notify-end-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = dir.join("t.db").display().to_string();
+        let args: Vec<String> = ["--db", &db, "--allow-root", "--log", "warn"]
+            .map(String::from)
+            .to_vec();
+        let env = [("HOME".to_string(), "/root".to_string())].into();
+        let euid = nix::unistd::geteuid().as_raw();
+        let config = crate::config::Config::load(&args, &env, euid).unwrap();
+        let manager = Manager::start(&config).unwrap();
+        let task = tokio::spawn(report_status(
+            Notifier::default(),
+            manager.clone(),
+            "serving".into(),
+        ));
+        manager.shutdown().await;
+        let ended = tokio::time::timeout(Duration::from_secs(30), task).await;
+        assert!(ended.is_ok(), "the status task outlived its manager");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
