@@ -6,24 +6,24 @@
 //! the tokio [`Child`] that reaps it. [`signal_session`] delivers a signal to every process of a
 //! terminal session, including grandchildren in other process groups.
 //!
-//! For upgrades (see `upgrade` and `handover`): [`Pty::adopt`] wraps a master inherited across
-//! `execve`, [`Inherited`] takes ownership of inherited descriptors, and [`exec_keeping`]
-//! replaces the program of this process keeping chosen descriptors open.
+//! For upgrades (see `crate::upgrade`): [`Pty::adopt`] wraps a master inherited across `execve`,
+//! [`Inherited`] takes ownership of inherited descriptors, and [`no_spawns`] holds off spawning
+//! while the upgrade makes descriptors inheritable.
 #![allow(unsafe_code)]
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString, OsString};
+use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::{Winsize, openpty};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, killpg, pthread_sigmask};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Gid, Pid, Uid};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -292,58 +292,12 @@ impl Inherited {
     }
 }
 
-/// What [`exec_keeping`] runs: a path, or an open executable (the previous binary, which may
-/// have been replaced on disk since).
-pub enum Program<'a> {
-    Path(&'a CStr),
-    Fd(BorrowedFd<'a>),
-}
-
-/// Replaces this process's program (same pid: its children stay its children) with `program`,
-/// keeping the descriptors `keep` open across the exec and the signals `held` blocked, so they
-/// wait for the new program to handle them. Returns only if the exec failed, with `keep`
-/// close-on-exec again and the signal mask as it was.
-pub fn exec_keeping(
-    program: Program<'_>,
-    argv: &[CString],
-    env: &[CString],
-    keep: &[BorrowedFd<'_>],
-    held: &SigSet,
-) -> io::Error {
-    // No child may be forked while these descriptors are inheritable.
-    let _guard = SPAWN_LOCK
+/// Holds off every spawn while the guard lives: no child is forked meanwhile, so none inherits
+/// descriptors made inheritable for an upgrade's `execve` (`upgrade::exec`).
+pub fn no_spawns() -> MutexGuard<'static, ()> {
+    SPAWN_LOCK
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut old_mask = SigSet::empty();
-    if let Err(e) = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(held), Some(&mut old_mask)) {
-        return e.into();
-    }
-    let mut cleared = Vec::with_capacity(keep.len());
-    let mut error = None;
-    for fd in keep {
-        match fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())) {
-            Ok(_) => cleared.push(fd),
-            Err(e) => {
-                error = Some(io::Error::from(e));
-                break;
-            }
-        }
-    }
-    let error = error.unwrap_or_else(|| {
-        let result = match program {
-            Program::Path(path) => nix::unistd::execve(path, argv, env),
-            Program::Fd(fd) => nix::unistd::fexecve(fd, argv, env),
-        };
-        match result {
-            Err(e) => e.into(),
-            Ok(never) => match never {},
-        }
-    });
-    for fd in cleared {
-        let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
-    }
-    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
-    error
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The size (columns, rows) of the terminal on `fd`, if it is one (for `lanterm attach`).

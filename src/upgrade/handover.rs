@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
+use super::exec::{Program, exec_keeping};
 use crate::engine::HandedSession;
-use crate::engine::pty::{self, Inherited, Program};
+use crate::engine::pty::Inherited;
 
 pub use super::doc::{
     Doc, DocListener, DocPrevious, DocSession, MAX_DOC, MAX_SESSIONS, VERSION, parse,
@@ -210,5 +211,5 @@ fn exec(program: Program<'_>, argv: &[String], doc: &Doc, fds: &[BorrowedFd<'_>]
         .collect();
     let mut keep = fds.to_vec();
     keep.push(memfd.as_fd());
-    pty::exec_keeping(program, &argv, &env, &keep, &held_signals())
+    exec_keeping(program, &argv, &env, &keep, &held_signals())
 }

@@ -8,6 +8,7 @@
 //! API serves again on the same sockets.
 
 mod doc;
+mod exec;
 pub mod handover;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
