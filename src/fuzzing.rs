@@ -6,8 +6,9 @@ use std::io::{self, Cursor, Read, Write};
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Message, WebSocket};
 
-use crate::api::attach::{self, ClientMsg};
+use crate::api::attach;
 use crate::api::query::Query;
+use crate::api::wire::ClientMsg;
 use crate::engine;
 
 /// Parses `raw` as a request's query string, calls every typed getter on each of `keys`, and
@@ -27,7 +28,7 @@ pub fn query(raw: &str, keys: &[&str]) -> Vec<Option<String>> {
 /// One text message from an attached client, read and checked as the reading half does;
 /// `true` when the server would act on it.
 pub fn control_text(text: &str) -> bool {
-    match attach::parse_client_msg(text) {
+    match ClientMsg::parse(text) {
         Ok(ClientMsg::Resize { cols, rows }) => {
             engine::dimension("cols", Some(cols), 80).is_ok()
                 && engine::dimension("rows", Some(rows), 24).is_ok()

@@ -16,7 +16,6 @@ use hyper::Request;
 use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -28,18 +27,19 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use super::Api;
 use super::query::Query;
 use super::respond::Response;
+use super::wire::{self, ServerMsg};
 use crate::auth::Caller;
 use crate::engine::ClientGuard;
 use crate::engine::RING_CAPACITY;
 use crate::engine::{Chunk, Session};
 use crate::model::clock::now_ms;
 use crate::model::error::Error;
+use crate::store::Store;
 
 mod handshake;
 mod reader;
 
 use reader::read_client;
-pub(crate) use reader::{ClientMsg, parse_client_msg};
 
 /// Output bytes per binary frame at most.
 const FRAME: usize = 64 * 1024;
@@ -175,8 +175,9 @@ impl Sender {
         }
     }
 
-    async fn json(&mut self, value: serde_json::Value) -> bool {
-        self.send(Message::text(value.to_string())).await
+    /// Sends one text frame of the protocol.
+    async fn frame(&mut self, msg: &ServerMsg) -> bool {
+        self.send(Message::text(wire::encode(msg))).await
     }
 
     /// Best effort: a close frame, given a second to go out.
@@ -210,28 +211,18 @@ async fn send_output(
     let mut shutdown = api.shutdown.clone();
     let first = *tail.borrow();
     let mut size = (first.cols, first.rows);
-    let attached = json!({ "type": "attached", "session": session.info(), "offset": offset });
-    if !out.json(attached).await {
+    let attached = ServerMsg::Attached {
+        session: session.info(),
+        offset,
+    };
+    if !out.frame(&attached).await {
         return;
     }
     let mut next_ping = Instant::now() + PING_EVERY;
     loop {
-        // Pings go out every 30 s even while output streams; a client silent for 60 s (no
-        // pong, no message of any kind) is closed.
-        let silent_since = last_pong.load(Ordering::Relaxed);
-        let deadline = Instant::now()
-            + Duration::from_millis(
-                PONG_DEADLINE_MS.saturating_sub(now_ms().saturating_sub(silent_since)),
-            );
-        if deadline <= Instant::now() {
-            return out.close(CloseCode::Policy, "no pong").await;
-        }
-        if next_ping <= Instant::now() {
-            next_ping += PING_EVERY;
-            if !out.send(Message::Ping(Default::default())).await {
-                return;
-            }
-        }
+        let Some(deadline) = keep_alive(out, &last_pong, &mut next_ping).await else {
+            return;
+        };
         // What the reader asked for goes first, also while output is streaming.
         match ctl.try_recv() {
             Ok(c) => {
@@ -250,10 +241,8 @@ async fn send_output(
         let has_output = offset < t.end || !t.running;
         if (t.cols, t.rows) != size {
             size = (t.cols, t.rows);
-            if !out
-                .json(json!({ "type": "resized", "cols": t.cols, "rows": t.rows }))
-                .await
-            {
+            let (cols, rows) = size;
+            if !out.frame(&ServerMsg::Resized { cols, rows }).await {
                 return;
             }
             continue;
@@ -276,38 +265,77 @@ async fn send_output(
         }
         let limit = ack.map_or(FRAME as u64, |a| a.saturating_add(window) - offset);
         let max = FRAME.min(usize::try_from(limit).unwrap_or(FRAME));
-        let chunk = match session.read_at(&store, offset, max).await {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                let _ = out
-                    .json(json!({ "type": "error", "code": e.code.as_str(), "message": e.message }))
-                    .await;
-                return out.close(CloseCode::Error, "internal error").await;
-            }
-        };
-        match chunk {
-            Chunk::Data(bytes) => {
-                offset += bytes.len() as u64;
-                if !out.send(Message::binary(bytes)).await {
-                    return;
-                }
-            }
-            Chunk::Gap { from, to } => {
-                offset = to;
-                if !out
-                    .json(json!({ "type": "gap", "from": from, "to": to }))
-                    .await
-                {
-                    return;
-                }
-            }
-            Chunk::Wait => {}
-            Chunk::End => {
-                let _ = out
-                    .json(json!({ "type": "exit", "session": session.info() }))
-                    .await;
-                return out.close(CloseCode::Normal, "session ended").await;
-            }
+        if !send_chunk(session, &store, out, &mut offset, max).await {
+            return;
+        }
+    }
+}
+
+/// Pings every 30 s, also while output streams, and closes a client silent for 60 s (no pong,
+/// no message of any kind). Returns when the client must have been heard from by, or `None`
+/// when the connection is done.
+async fn keep_alive(
+    out: &mut Sender,
+    last_pong: &AtomicU64,
+    next_ping: &mut Instant,
+) -> Option<Instant> {
+    let silent_since = last_pong.load(Ordering::Relaxed);
+    let deadline = Instant::now()
+        + Duration::from_millis(
+            PONG_DEADLINE_MS.saturating_sub(now_ms().saturating_sub(silent_since)),
+        );
+    if deadline <= Instant::now() {
+        out.close(CloseCode::Policy, "no pong").await;
+        return None;
+    }
+    if *next_ping <= Instant::now() {
+        *next_ping += PING_EVERY;
+        if !out.send(Message::Ping(Default::default())).await {
+            return None;
+        }
+    }
+    Some(deadline)
+}
+
+/// Reads at most `max` bytes at `offset` and sends them, or the `gap` where they are gone, or
+/// `exit` and the close at the end of an ended session; `offset` moves past what was sent.
+/// `false` when the connection is done.
+async fn send_chunk(
+    session: &Session,
+    store: &Store,
+    out: &mut Sender,
+    offset: &mut u64,
+    max: usize,
+) -> bool {
+    let chunk = match session.read_at(store, *offset, max).await {
+        Ok(chunk) => chunk,
+        Err(e) => {
+            let error = ServerMsg::Error {
+                code: e.code.as_str().into(),
+                message: e.message,
+            };
+            let _ = out.frame(&error).await;
+            out.close(CloseCode::Error, "internal error").await;
+            return false;
+        }
+    };
+    match chunk {
+        Chunk::Data(bytes) => {
+            *offset += bytes.len() as u64;
+            out.send(Message::binary(bytes)).await
+        }
+        Chunk::Gap { from, to } => {
+            *offset = to;
+            out.frame(&ServerMsg::Gap { from, to }).await
+        }
+        Chunk::Wait => true,
+        Chunk::End => {
+            let exit = ServerMsg::Exit {
+                session: session.info(),
+            };
+            let _ = out.frame(&exit).await;
+            out.close(CloseCode::Normal, "session ended").await;
+            false
         }
     }
 }
@@ -316,8 +344,11 @@ async fn send_output(
 async fn control(out: &mut Sender, c: Control) -> bool {
     match c {
         Control::Error(code, message) => {
-            out.json(json!({ "type": "error", "code": code, "message": message }))
-                .await
+            let error = ServerMsg::Error {
+                code: code.into(),
+                message,
+            };
+            out.frame(&error).await
         }
         Control::Close(code, reason) => {
             out.close(code, reason).await;

@@ -7,29 +7,20 @@ use std::time::Duration;
 
 use hyper::body::Bytes;
 use hyper::header::{CACHE_CONTROL, HeaderValue};
-use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Api;
 use super::respond::{self, Response};
+use super::wire::{Lagged, StreamEvent};
 use crate::auth::Caller;
-use crate::engine::Event;
 use crate::model::error::{Code, Error};
 
 /// A comment line now and then keeps proxies from closing an idle stream, and finds dead
 /// clients.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
-fn frame(name: &str, data: &serde_json::Value) -> Bytes {
-    format!("event: {name}\ndata: {data}\n\n").into()
-}
-
-fn encode(event: &Event) -> Bytes {
-    let data = match event {
-        Event::Created(i) | Event::Updated(i) | Event::Exited(i) => json!(i),
-        Event::Deleted(id) => json!({ "id": id }),
-    };
-    frame(event.name(), &data)
+fn encode(event: StreamEvent) -> Bytes {
+    event.to_sse().into()
 }
 
 /// The stream ends when the service stops, the client goes, or `caller`'s login is revoked.
@@ -57,8 +48,8 @@ pub fn stream(api: &Arc<Api>, caller: Caller) -> Result<Response, Error> {
         loop {
             let chunk = tokio::select! {
                 ev = events.recv() => match ev {
-                    Ok(ev) => encode(&ev),
-                    Err(RecvError::Lagged(n)) => frame("lagged", &json!({ "missed": n })),
+                    Ok(ev) => encode(StreamEvent::from(&ev)),
+                    Err(RecvError::Lagged(n)) => encode(StreamEvent::Lagged(Lagged { missed: n })),
                     Err(RecvError::Closed) => break,
                 },
                 _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),

@@ -19,6 +19,7 @@ mod serving;
 mod sessions;
 #[cfg(feature = "tls")]
 mod tls;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -12,15 +12,19 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::Target;
+use crate::api::wire::{self, ClientMsg, ServerMsg};
 use crate::engine::pty::terminal_size;
+use crate::model::record::SessionInfo;
 
 /// The detach key, pressed twice in a row: Ctrl-\.
 const DETACH: u8 = 0x1c;
@@ -55,10 +59,12 @@ impl Drop for RawMode {
 /// How one connection ended.
 enum End {
     Detached,
-    Exited(Value),
+    Exited(Box<SessionInfo>),
     Dropped(String),
     Refused(String),
 }
+
+type Ws = WebSocketStream<tokio::net::TcpStream>;
 
 pub async fn attach(t: &Target, id: &str, read_only: bool) -> Result<ExitCode, String> {
     if !std::io::stdin().is_terminal() {
@@ -76,17 +82,14 @@ pub async fn attach(t: &Target, id: &str, read_only: bool) -> Result<ExitCode, S
         match end {
             End::Detached => break Ok((ExitCode::SUCCESS, "[detached]".to_string())),
             End::Exited(s) => {
-                let how = match (&s["exit_code"], &s["exit_signal"]) {
-                    (Value::Number(c), _) => format!("exit code {c}"),
-                    (_, Value::String(sig)) => format!("signal {sig}"),
+                let how = match (&s.exit_code, &s.exit_signal) {
+                    (Some(c), _) => format!("exit code {c}"),
+                    (None, Some(sig)) => format!("signal {sig}"),
                     _ => "no exit status".into(),
                 };
                 break Ok((
                     ExitCode::SUCCESS,
-                    format!(
-                        "[session {}: {how}]",
-                        s["status"].as_str().unwrap_or("ended")
-                    ),
+                    format!("[session {}: {how}]", s.status.as_str()),
                 ));
             }
             End::Refused(e) => break Err(e),
@@ -136,33 +139,66 @@ async fn connect_once(
     input: &mut tokio::io::Stdin,
 ) -> End {
     link.attached = false;
-    let Link {
-        offset,
-        pending_detach,
-        attached,
-    } = link;
+    let mut ws = match connect(t, id, read_only, link.offset).await {
+        Ok(ws) => ws,
+        Err(end) => return end,
+    };
+    let mut winch = match signal(SignalKind::window_change()) {
+        Ok(s) => s,
+        Err(e) => return End::Refused(format!("lanterm: SIGWINCH: {e}")),
+    };
+    let mut buf = [0u8; 4096];
+    loop {
+        tokio::select! {
+            msg = ws.next() => {
+                if let Some(end) = received(msg, link, &mut ws, read_only).await {
+                    return end;
+                }
+            }
+            n = input.read(&mut buf) => {
+                let n = match n {
+                    Ok(0) | Err(_) => return End::Detached, // our terminal went away
+                    Ok(n) => n,
+                };
+                let out = match keys(&buf[..n], &mut link.pending_detach) {
+                    Some(out) => out,
+                    None => return End::Detached,
+                };
+                if !out.is_empty()
+                    && !read_only
+                    && ws.send(Message::binary(out)).await.is_err()
+                {
+                    return End::Dropped("send failed".into());
+                }
+            }
+            _ = winch.recv() => send_size(&mut ws, read_only).await,
+        }
+    }
+}
+
+/// Opens the WebSocket at `offset` (or the server's replay when `None`); an answer other than
+/// the upgrade is a refusal, with the server's message.
+async fn connect(t: &Target, id: &str, read_only: bool, offset: Option<u64>) -> Result<Ws, End> {
     let mode = if read_only { "ro" } else { "rw" };
     let from = offset.map(|o| format!("&from={o}")).unwrap_or_default();
     let url = format!(
         "ws://{}/api/sessions/{id}/attach?mode={mode}{from}",
         t.authority
     );
-    let mut request = match url.into_client_request() {
-        Ok(r) => r,
-        Err(e) => return End::Refused(format!("lanterm: {e}")),
-    };
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| End::Refused(format!("lanterm: {e}")))?;
     if let Some(token) = &t.token
         && let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}"))
     {
         request.headers_mut().insert("authorization", v);
     }
-    let stream = match tokio::net::TcpStream::connect(&t.authority).await {
-        Ok(s) => s,
-        Err(e) => return End::Dropped(e.to_string()),
-    };
+    let stream = tokio::net::TcpStream::connect(&t.authority)
+        .await
+        .map_err(|e| End::Dropped(e.to_string()))?;
     let _ = stream.set_nodelay(true);
-    let mut ws = match tokio_tungstenite::client_async(request, stream).await {
-        Ok((ws, _)) => ws,
+    match tokio_tungstenite::client_async(request, stream).await {
+        Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
             let body = r
                 .body()
@@ -173,76 +209,72 @@ async fn connect_once(
                 .ok()
                 .and_then(|v| v["error"]["message"].as_str().map(String::from))
                 .unwrap_or_else(|| body.to_string());
-            return End::Refused(format!("lanterm: {}: {message}", r.status()));
+            Err(End::Refused(format!("lanterm: {}: {message}", r.status())))
         }
-        Err(e) => return End::Dropped(e.to_string()),
-    };
-    let mut winch = match signal(SignalKind::window_change()) {
-        Ok(s) => s,
-        Err(e) => return End::Refused(format!("lanterm: SIGWINCH: {e}")),
-    };
-    let mut stdout = std::io::stdout();
-    let mut buf = [0u8; 4096];
-    loop {
-        tokio::select! {
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Binary(bytes))) => {
-                    *offset = Some(offset.unwrap_or(0) + bytes.len() as u64);
-                    let _ = stdout.write_all(&bytes).and_then(|()| stdout.flush());
-                }
-                Some(Ok(Message::Text(text))) => {
-                    let v: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
-                    match v["type"].as_str() {
-                        Some("attached") => {
-                            *attached = true;
-                            *offset = v["offset"].as_u64();
-                            send_size(&mut ws, read_only).await;
-                        }
-                        Some("gap") => *offset = v["to"].as_u64(),
-                        Some("exit") => return End::Exited(v["session"].clone()),
-                        Some("error") => {
-                            eprint!("\r\n[{}]\r\n", v["message"].as_str().unwrap_or("error"));
-                        }
-                        _ => {}
-                    }
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    return End::Dropped(frame.map_or("closed".into(), |f| f.reason.to_string()));
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return End::Dropped(e.to_string()),
-                None => return End::Dropped("closed".into()),
-            },
-            n = input.read(&mut buf) => {
-                let n = match n {
-                    Ok(0) | Err(_) => return End::Detached, // our terminal went away
-                    Ok(n) => n,
-                };
-                // Ctrl-\ twice in a row detaches; a single one is passed on with the next key.
-                let mut out = Vec::with_capacity(n + 1);
-                for &key in &buf[..n] {
-                    let held = std::mem::take(pending_detach);
-                    match (key == DETACH, held) {
-                        (true, true) => return End::Detached,
-                        (true, false) => *pending_detach = true,
-                        (false, held) => {
-                            if held {
-                                out.push(DETACH);
-                            }
-                            out.push(key);
-                        }
-                    }
-                }
-                if out.is_empty() {
-                    continue;
-                }
-                if !read_only && ws.send(Message::binary(out)).await.is_err() {
-                    return End::Dropped("send failed".into());
-                }
+        Err(e) => Err(End::Dropped(e.to_string())),
+    }
+}
+
+/// Handles what the server sent: output is written out and counted, protocol frames acted on
+/// (frames this version does not know are skipped). `Some` when the connection is over.
+async fn received(
+    msg: Option<Result<Message, WsError>>,
+    link: &mut Link,
+    ws: &mut Ws,
+    read_only: bool,
+) -> Option<End> {
+    match msg {
+        Some(Ok(Message::Binary(bytes))) => {
+            link.offset = Some(link.offset.unwrap_or(0) + bytes.len() as u64);
+            let mut stdout = std::io::stdout();
+            let _ = stdout.write_all(&bytes).and_then(|()| stdout.flush());
+            None
+        }
+        Some(Ok(Message::Text(text))) => match wire::decode::<ServerMsg>(text.as_str()) {
+            Ok(ServerMsg::Attached { offset, .. }) => {
+                link.attached = true;
+                link.offset = Some(offset);
+                send_size(ws, read_only).await;
+                None
             }
-            _ = winch.recv() => send_size(&mut ws, read_only).await,
+            Ok(ServerMsg::Gap { to, .. }) => {
+                link.offset = Some(to);
+                None
+            }
+            Ok(ServerMsg::Exit { session }) => Some(End::Exited(Box::new(session))),
+            Ok(ServerMsg::Error { message, .. }) => {
+                eprint!("\r\n[{message}]\r\n");
+                None
+            }
+            Ok(ServerMsg::Resized { .. }) | Err(_) => None,
+        },
+        Some(Ok(Message::Close(frame))) => Some(End::Dropped(
+            frame.map_or("closed".into(), |f| f.reason.to_string()),
+        )),
+        Some(Ok(_)) => None,
+        Some(Err(e)) => Some(End::Dropped(e.to_string())),
+        None => Some(End::Dropped("closed".into())),
+    }
+}
+
+/// The keys to send for what was typed: Ctrl-\ twice in a row detaches (`None`); a single one
+/// is passed on with the next key (`pending` carries it over from one read to the next).
+fn keys(typed: &[u8], pending: &mut bool) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(typed.len() + 1);
+    for &key in typed {
+        let held = std::mem::take(pending);
+        match (key == DETACH, held) {
+            (true, true) => return None,
+            (true, false) => *pending = true,
+            (false, held) => {
+                if held {
+                    out.push(DETACH);
+                }
+                out.push(key);
+            }
         }
     }
+    Some(out)
 }
 
 /// Tells the session this terminal's size (a read-only client leaves the size alone).
@@ -251,7 +283,10 @@ where
     S: futures_util::Sink<Message> + Unpin,
 {
     if let (false, Some((cols, rows))) = (read_only, own_size()) {
-        let resize = json!({ "type": "resize", "cols": cols, "rows": rows });
-        let _ = ws.send(Message::text(resize.to_string())).await;
+        let resize = ClientMsg::Resize {
+            cols: i64::from(cols),
+            rows: i64::from(rows),
+        };
+        let _ = ws.send(Message::text(wire::encode(&resize))).await;
     }
 }

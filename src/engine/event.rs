@@ -3,7 +3,7 @@
 use crate::model::id::SessionId;
 use crate::model::record::SessionInfo;
 
-/// One change, as the API's `/api/events` stream names them.
+/// One change. The API sends each as an event of `/api/events` (`api::wire::StreamEvent`).
 #[derive(Debug, Clone)]
 pub enum Event {
     Created(SessionInfo),
@@ -13,16 +13,6 @@ pub enum Event {
 }
 
 impl Event {
-    /// The event name of the contract (`session.created`, ...).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Event::Created(_) => "session.created",
-            Event::Updated(_) => "session.updated",
-            Event::Exited(_) => "session.exited",
-            Event::Deleted(_) => "session.deleted",
-        }
-    }
-
     pub fn id(&self) -> &SessionId {
         match self {
             Event::Created(i) | Event::Updated(i) | Event::Exited(i) => &i.id,

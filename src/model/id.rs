@@ -5,7 +5,7 @@
 use std::fmt;
 use std::io::Read;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 /// Length of an id in characters: one letter or digit, then 12 random bytes in base64url.
@@ -66,6 +66,14 @@ impl fmt::Debug for SessionId {
 impl Serialize for SessionId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SessionId::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a session id: {s:?}")))
     }
 }
 

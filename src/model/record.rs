@@ -1,12 +1,12 @@
 //! The session record: the contract's session object, as the engine, the store and the API share it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::clock::Timestamp;
 use crate::model::id::SessionId;
 
 /// Where a session is in its life. Serialized as the contract's lowercase names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The process is alive.
@@ -49,7 +49,8 @@ impl Status {
 }
 
 /// One session as clients see it. The engine keeps the live copy; the store keeps the rest.
-#[derive(Debug, Clone, Serialize)]
+/// Clients (`lanterm attach`, the tests) read it back with `Deserialize`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
     pub id: SessionId,
     pub name: String,

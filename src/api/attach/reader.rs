@@ -1,12 +1,11 @@
-//! The reading half of an attached client: binary input, the JSON control messages (input,
-//! resize, ack, redraw) parsed strictly, pongs noted, and the close code for a frame that
-//! breaks the protocol.
+//! The reading half of an attached client: binary input, the JSON control messages
+//! (`wire::ClientMsg`: input, resize, ack, redraw) parsed strictly, pongs noted, and the close
+//! code for a frame that breaks the protocol.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
-use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
@@ -14,36 +13,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::{Control, REDRAW_EVERY, Ws};
 use crate::api::Api;
+use crate::api::wire::ClientMsg;
 use crate::engine::Session;
 use crate::model::clock::now_ms;
-
-/// A text message from the client (`input`, `resize`, `ack`, `redraw`).
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub(crate) enum ClientMsg {
-    Input {
-        data: String,
-    },
-    Resize {
-        cols: i64,
-        rows: i64,
-    },
-    Ack {
-        offset: u64,
-    },
-    /// (addition) Ask a full-screen program to repaint, after replaying history.
-    Redraw,
-}
-
-/// Reads a client's text message, as the reading half does: a JSON object with a `type` (serde
-/// would also take an array, the tag first and the fields in order, which is not part of the
-/// protocol).
-pub(crate) fn parse_client_msg(text: &str) -> Result<ClientMsg, String> {
-    if !text.trim_start().starts_with('{') {
-        return Err("a message is a JSON object with a \"type\"".into());
-    }
-    serde_json::from_str(text).map_err(|e| e.to_string())
-}
 
 /// The reading half: input (binary or JSON), resize, ack; pongs are noted.
 pub(super) async fn read_client(
@@ -72,7 +44,7 @@ pub(super) async fn read_client(
         last_pong.store(now_ms(), Ordering::Relaxed);
         let result = match msg {
             Message::Binary(bytes) if !read_only => session.write_input(&bytes).await,
-            Message::Text(text) => match parse_client_msg(text.as_str()) {
+            Message::Text(text) => match ClientMsg::parse(text.as_str()) {
                 Ok(ClientMsg::Input { data }) if !read_only => {
                     session.write_input(data.as_bytes()).await
                 }
