@@ -1,18 +1,21 @@
-//! `lanterm serve`: the engine and the network API until SIGTERM or SIGINT, then a clean stop:
-//! no new connections, attached clients told goodbye, sessions ended, output committed. SIGHUP
-//! reloads the TLS certificate and key (and otherwise changes nothing). SIGUSR2 upgrades: the
-//! binary is executed again from disk, keeping the sessions (`upgrade`).
+//! `lanterm serve`: wires the parts together. The engine, the login records and the network
+//! API run until SIGTERM or SIGINT, then a clean stop: no new connections, attached clients told
+//! goodbye, sessions ended, output committed. SIGHUP reloads the TLS certificate and key (and
+//! otherwise changes nothing). SIGUSR2 upgrades: the binary is executed again from disk, keeping
+//! the sessions (`upgrade`). systemd hears about each step (`system::notify`).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::api::{self, Api, Serving};
+use crate::api::{self, Api, Listeners, Serving};
 use crate::auth::Gate;
 use crate::config::Config;
 use crate::engine::Manager;
+use crate::system::notify;
 use crate::upgrade::handover::{self, Handover};
 use crate::upgrade::{self, Upgrader};
 
@@ -47,36 +50,14 @@ fn failed(handover: Option<Handover>, error: String) -> ExitCode {
 }
 
 async fn serve(config: Config, handover: Option<Handover>, binary: std::path::PathBuf) -> ExitCode {
-    let (mut term, mut int, mut hup, mut usr2) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-        signal(SignalKind::user_defined2()),
-    ) {
-        (Ok(t), Ok(i), Ok(h), Ok(u)) => (t, i, h, u),
-        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
-            return failed(handover, format!("cannot handle signals: {e}"));
-        }
+    let mut signals = match Signals::handle() {
+        Ok(s) => s,
+        Err(e) => return failed(handover, format!("cannot handle signals: {e}")),
     };
     handover::signals_handled();
-    let manager = match Manager::start(&config) {
-        Ok(m) => m,
-        Err(e) => return failed(handover, format!("cannot start: {e}")),
-    };
-    let inherited = handover.as_ref().map_or(&[][..], |h| &h.listeners[..]);
-    let listeners = match api::bind_inheriting(&config, inherited) {
-        Ok(l) => l,
-        Err(e) => {
-            manager.shutdown().await;
-            return failed(handover, e);
-        }
-    };
-    let gate = match Gate::open(&config) {
-        Ok(g) => g,
-        Err(e) => {
-            manager.shutdown().await;
-            return failed(handover, format!("cannot open the login records: {e}"));
-        }
+    let (manager, listeners, gate) = match open(&config, handover.as_ref()).await {
+        Ok(opened) => opened,
+        Err(e) => return failed(handover, e),
     };
     if let Some(h) = handover {
         let handed = h.sessions.len();
@@ -85,6 +66,66 @@ async fn serve(config: Config, handover: Option<Handover>, binary: std::path::Pa
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let api = Api::new(&config, manager.clone(), gate, stop_rx);
+    ready(&config, &api, &manager, &listeners).await;
+    let notify = notify::started(&manager, &listeners.addresses()); // READY=1, watchdog
+    let upgrader = Upgrader::new(binary, &config, &listeners);
+    let parts = Parts {
+        config: &config,
+        api: &api,
+        manager: &manager,
+        upgrader: &upgrader,
+        stop: &stop_tx,
+    };
+    let server = serve_until_stopped(&parts, &mut signals, listeners).await;
+    notify.stopping();
+    drop(upgrader); // its copies of the listening sockets: they close with the accept loops
+    shut_down(server, stop_tx, &manager).await;
+    ExitCode::SUCCESS
+}
+
+/// The signals `serve` acts on.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+    usr2: Signal,
+}
+
+impl Signals {
+    fn handle() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+            usr2: signal(SignalKind::user_defined2())?,
+        })
+    }
+}
+
+/// Opens the engine, the listening sockets (those handed over by an upgrade first) and the
+/// login records; on failure, what was opened is closed again.
+async fn open(
+    config: &Config,
+    handover: Option<&Handover>,
+) -> Result<(Manager, Listeners, Gate), String> {
+    let manager = Manager::start(config).map_err(|e| format!("cannot start: {e}"))?;
+    let inherited = handover.map_or(&[][..], |h| &h.listeners[..]);
+    let rest = api::bind_inheriting(config, inherited).and_then(|listeners| {
+        Gate::open(config)
+            .map(|gate| (listeners, gate))
+            .map_err(|e| format!("cannot open the login records: {e}"))
+    });
+    match rest {
+        Ok((listeners, gate)) => Ok((manager, listeners, gate)),
+        Err(e) => {
+            manager.shutdown().await;
+            Err(e)
+        }
+    }
+}
+
+/// The first-run setup link, and the lines that say the service is ready.
+async fn ready(config: &Config, api: &Api, manager: &Manager, listeners: &Listeners) {
     if config.no_auth {
         log::warn!("--no-auth: anyone who can reach the listed addresses gets a shell");
     }
@@ -101,30 +142,47 @@ async fn serve(config: Config, handover: Option<Handover>, binary: std::path::Pa
         listeners.addresses().join(", "),
         config.db.display()
     );
-    let notify = crate::system::notify::started(&manager, &listeners.addresses()); // READY=1, watchdog
-    let upgrader = Upgrader::new(binary, &config, &listeners);
+}
+
+/// What the serving loop works with.
+struct Parts<'a> {
+    config: &'a Config,
+    api: &'a Arc<Api>,
+    manager: &'a Manager,
+    upgrader: &'a Upgrader,
+    /// Tells connections to stop (`true`), for an upgrade or the shutdown.
+    stop: &'a watch::Sender<bool>,
+}
+
+/// Serves until SIGTERM or SIGINT: SIGHUP reloads the certificate, SIGUSR2 upgrades (and when
+/// the upgrade does not happen, serves again). Returns the API still being served, if any.
+async fn serve_until_stopped(
+    p: &Parts<'_>,
+    signals: &mut Signals,
+    listeners: Listeners,
+) -> Option<Serving> {
     let mut reloader = listeners.reloader();
-    let mut server = Some(Serving::start(&api, &stop_tx, listeners));
+    let mut server = Some(Serving::start(p.api, p.stop, listeners));
     loop {
         tokio::select! {
-            _ = term.recv() => { log::info!("SIGTERM: shutting down"); break }
-            _ = int.recv() => { log::info!("SIGINT: shutting down"); break }
-            _ = hup.recv() => { reloader.reload(); continue }
-            _ = usr2.recv() => {}
+            _ = signals.term.recv() => { log::info!("SIGTERM: shutting down"); break }
+            _ = signals.int.recv() => { log::info!("SIGINT: shutting down"); break }
+            _ = signals.hup.recv() => { reloader.reload(); continue }
+            _ = signals.usr2.recv() => {}
         }
         // Returns only if the upgrade did not happen.
         tokio::select! {
-            () = upgrade::attempt(&upgrader, &manager, &stop_tx, &mut server) => {}
-            _ = term.recv() => { log::info!("SIGTERM: upgrade abandoned, shutting down"); break }
-            _ = int.recv() => { log::info!("SIGINT: upgrade abandoned, shutting down"); break }
+            () = upgrade::attempt(p.upgrader, p.manager, p.stop, &mut server) => {}
+            _ = signals.term.recv() => { log::info!("SIGTERM: upgrade abandoned, shutting down"); break }
+            _ = signals.int.recv() => { log::info!("SIGINT: upgrade abandoned, shutting down"); break }
         }
         if server.is_none() {
             // The API was stopped for the handover: serve again.
-            match upgrader.listeners(&config) {
+            match p.upgrader.listeners(p.config) {
                 Ok(listeners) => {
-                    let _ = stop_tx.send(false);
+                    let _ = p.stop.send(false);
                     reloader = listeners.reloader();
-                    server = Some(Serving::start(&api, &stop_tx, listeners));
+                    server = Some(Serving::start(p.api, p.stop, listeners));
                 }
                 Err(e) => {
                     log::error!("cannot listen again after the failed upgrade: {e}");
@@ -133,19 +191,25 @@ async fn serve(config: Config, handover: Option<Handover>, binary: std::path::Pa
             }
         }
     }
-    notify.stopping();
-    drop(upgrader); // its copies of the listening sockets: they close with the accept loops
-    let stop = async {
+    server
+}
+
+/// The clean stop, within [`SHUTDOWN_LIMIT`]: the API (nothing accepted, then connections told
+/// to stop), then the engine (sessions ended, output committed, database closed).
+async fn shut_down(server: Option<Serving>, stop: watch::Sender<bool>, manager: &Manager) {
+    let stopping = async {
         match server {
-            Some(server) => server.stop(&stop_tx).await,
-            None => drop(stop_tx.send(true)),
+            Some(server) => server.stop(&stop).await,
+            None => drop(stop.send(true)),
         }
         manager.shutdown().await;
     };
-    if tokio::time::timeout(SHUTDOWN_LIMIT, stop).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_LIMIT, stopping)
+        .await
+        .is_err()
+    {
         log::warn!("shutdown took too long; exiting with what is committed");
     } else {
         log::info!("stopped cleanly");
     }
-    ExitCode::SUCCESS
 }
