@@ -11,6 +11,7 @@ use super::Api;
 use super::health::rss_bytes;
 use super::respond::{self, Response};
 use crate::model::record::Status;
+use crate::store::Health;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -26,15 +27,6 @@ pub fn metrics(api: &Arc<Api>) -> Response {
     let sessions = api.manager.list(None);
     let store = api.manager.health();
     let mut out = String::with_capacity(2048);
-    let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
-        let _ = writeln!(
-            out,
-            "# HELP lanterm_{name} {help}\n# TYPE lanterm_{name} {kind}"
-        );
-        for (labels, value) in samples {
-            let _ = writeln!(out, "lanterm_{name}{labels} {value}");
-        }
-    };
     let by_status: Vec<(String, u64)> = STATUSES
         .iter()
         .map(|st| {
@@ -43,20 +35,44 @@ pub fn metrics(api: &Arc<Api>) -> Response {
         })
         .collect();
     let by_status: Vec<(&str, u64)> = by_status.iter().map(|(l, n)| (l.as_str(), *n)).collect();
-    family(
-        "sessions",
-        "gauge",
-        "Sessions the service knows, by status.",
-        &by_status,
-    );
+    let help = "Sessions the service knows, by status.";
+    family(&mut out, "sessions", "gauge", help, &by_status);
     let clients = sessions.iter().map(|s| u64::from(s.clients)).sum();
+    let help = "Clients attached to sessions.";
+    family(&mut out, "clients", "gauge", help, &[("", clients)]);
+    for (name, help, value) in counters(&store) {
+        family(&mut out, name, "counter", help, &[("", value)]);
+    }
+    let uptime = api.started.elapsed().as_secs();
+    for (name, help, value) in gauges(&store, uptime) {
+        family(&mut out, name, "gauge", help, &[("", value)]);
+    }
+    let version = format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
+    let help = "The running version.";
     family(
-        "clients",
+        &mut out,
+        "build_info",
         "gauge",
-        "Clients attached to sessions.",
-        &[("", clients)],
+        help,
+        &[(version.as_str(), 1)],
     );
-    let counters: [(&str, &str, u64); 5] = [
+    respond::text(StatusCode::OK, CONTENT_TYPE, out)
+}
+
+/// One metric: its `# HELP` and `# TYPE` lines, then a line per sample (labels, value).
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, u64)]) {
+    let _ = writeln!(
+        out,
+        "# HELP lanterm_{name} {help}\n# TYPE lanterm_{name} {kind}"
+    );
+    for (labels, value) in samples {
+        let _ = writeln!(out, "lanterm_{name}{labels} {value}");
+    }
+}
+
+/// The counters without labels: name, help, value.
+fn counters(store: &Health) -> [(&'static str, &'static str, u64); 5] {
+    [
         (
             "output_bytes_total",
             "Terminal output read from sessions since the service started.",
@@ -82,11 +98,12 @@ pub fn metrics(api: &Arc<Api>) -> Response {
             "Failed database writes since the service started.",
             store.errors,
         ),
-    ];
-    for (name, help, value) in counters {
-        family(name, "counter", help, &[("", value)]);
-    }
-    let gauges: [(&str, &str, u64); 6] = [
+    ]
+}
+
+/// The gauges without labels: name, help, value.
+fn gauges(store: &Health, uptime: u64) -> [(&'static str, &'static str, u64); 6] {
+    [
         (
             "store_ok",
             "1 when the database takes writes, 0 when degraded.",
@@ -115,18 +132,7 @@ pub fn metrics(api: &Arc<Api>) -> Response {
         (
             "uptime_seconds",
             "Seconds since the service started.",
-            api.started.elapsed().as_secs(),
+            uptime,
         ),
-    ];
-    for (name, help, value) in gauges {
-        family(name, "gauge", help, &[("", value)]);
-    }
-    let version = format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
-    family(
-        "build_info",
-        "gauge",
-        "The running version.",
-        &[(version.as_str(), 1)],
-    );
-    respond::text(StatusCode::OK, CONTENT_TYPE, out)
+    ]
 }

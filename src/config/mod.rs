@@ -143,7 +143,49 @@ impl Config {
     /// (and the config file it or the flags name), and the effective uid (for the db default).
     pub fn load(args: &[String], env: &BTreeMap<String, String>, euid: u32) -> Res<Config> {
         let flags = parse_args(args)?;
-        let mut cfg = Config {
+        let mut cfg = Config::unset();
+        for s in SETTINGS {
+            if let Some(default) = s.default {
+                let origin = format!("--{} (built-in default)", s.flag);
+                apply(&mut cfg, s, &origin, default, false)?;
+            }
+        }
+        // The file first, as everything else overrides it; --config wins over LANTERM_CONFIG.
+        let config_flag = flags.iter().rev().find(|(s, _)| s.env == CONFIG_ENV);
+        let config_src = match config_flag {
+            Some((_, path)) => Some(("--config", path)),
+            None => env.get(CONFIG_ENV).map(|path| (CONFIG_ENV, path)),
+        };
+        if let (Some((origin, path)), Some(s)) = (config_src, setting_for_env(CONFIG_ENV)) {
+            apply(&mut cfg, s, origin, path, false)?;
+            if let Some(file) = cfg.config_file.clone() {
+                load_file(&mut cfg, &file, origin)?;
+            }
+        }
+        let ours = |k: &str| k.starts_with("LANTERM_") && !NOT_SETTINGS.contains(&k);
+        for (name, value) in env.iter().filter(|(k, _)| ours(k)) {
+            let s = setting_for_env(name).ok_or_else(|| {
+                fail!("{name}: unknown environment variable (see lanterm --help)")
+            })?;
+            apply(&mut cfg, s, name, value, false)?;
+        }
+        let mut listen_seen = false; // the first --listen replaces the list, later ones add
+        for (s, value) in &flags {
+            let append =
+                matches!(s.kind, Kind::Listen) && std::mem::replace(&mut listen_seen, true);
+            apply(&mut cfg, s, &format!("--{}", s.flag), value, append)?;
+        }
+        if cfg.db.as_os_str().is_empty() {
+            cfg.db = default_db(env, euid)?;
+        }
+        check_tls(&cfg)?;
+        Ok(cfg)
+    }
+
+    /// Every setting unset: what the defaults, the file, the environment and the flags are
+    /// applied to, in that order (a data table).
+    fn unset() -> Config {
+        Config {
             listen: Vec::new(),
             db: PathBuf::new(), // empty: not given, computed at the end
             config_file: None,
@@ -182,51 +224,21 @@ impl Config {
             max_tokens: 0,
             tls_cert: None,
             tls_key: None,
-        };
-        for s in SETTINGS {
-            if let Some(default) = s.default {
-                let origin = format!("--{} (built-in default)", s.flag);
-                apply(&mut cfg, s, &origin, default, false)?;
-            }
         }
-        // The file first, as everything else overrides it; --config wins over LANTERM_CONFIG.
-        let config_flag = flags.iter().rev().find(|(s, _)| s.env == CONFIG_ENV);
-        let config_src = match config_flag {
-            Some((_, path)) => Some(("--config", path)),
-            None => env.get(CONFIG_ENV).map(|path| (CONFIG_ENV, path)),
-        };
-        if let (Some((origin, path)), Some(s)) = (config_src, setting_for_env(CONFIG_ENV)) {
-            apply(&mut cfg, s, origin, path, false)?;
-            if let Some(file) = cfg.config_file.clone() {
-                load_file(&mut cfg, &file, origin)?;
-            }
-        }
-        let ours = |k: &str| k.starts_with("LANTERM_") && !NOT_SETTINGS.contains(&k);
-        for (name, value) in env.iter().filter(|(k, _)| ours(k)) {
-            let s = setting_for_env(name).ok_or_else(|| {
-                fail!("{name}: unknown environment variable (see lanterm --help)")
-            })?;
-            apply(&mut cfg, s, name, value, false)?;
-        }
-        let mut listen_seen = false; // the first --listen replaces the list, later ones add
-        for (s, value) in &flags {
-            let append =
-                matches!(s.kind, Kind::Listen) && std::mem::replace(&mut listen_seen, true);
-            apply(&mut cfg, s, &format!("--{}", s.flag), value, append)?;
-        }
-        if cfg.db.as_os_str().is_empty() {
-            cfg.db = default_db(env, euid)?;
-        }
-        match (&cfg.tls_cert, &cfg.tls_key) {
-            (Some(_), None) => return Err(fail!("--tls-cert: needs --tls-key too")),
-            (None, Some(_)) => return Err(fail!("--tls-key: needs --tls-cert too")),
-            (Some(_), Some(_)) if !cfg!(feature = "tls") => {
-                return Err(fail!("--tls-cert: this build has no TLS support"));
-            }
-            _ => {}
-        }
-        Ok(cfg)
     }
+}
+
+/// `--tls-cert` and `--tls-key` come together, and only in a build with TLS.
+fn check_tls(cfg: &Config) -> Res<()> {
+    match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(_), None) => return Err(fail!("--tls-cert: needs --tls-key too")),
+        (None, Some(_)) => return Err(fail!("--tls-key: needs --tls-cert too")),
+        (Some(_), Some(_)) if !cfg!(feature = "tls") => {
+            return Err(fail!("--tls-cert: this build has no TLS support"));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Splits the arguments into (setting, value) pairs; bare boolean flags get "true".
