@@ -371,3 +371,15 @@ fn create_private_file(path: &Path) -> std::result::Result<(), String> {
         .map(drop)
         .map_err(|e| format!("opening {}: {e}", path.display()))
 }
+
+/// Bytes this thread has passed to `write(2)` and friends, from `/proc/thread-self/io`.
+pub(super) fn thread_write_bytes() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("wchar:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -16,7 +16,7 @@ use std::time::Instant;
 use rusqlite::{Connection, Transaction};
 
 use super::sql::{self, Tail, delete_session, insert_output, oldest_start, trim, upsert};
-use super::{Loaded, Msg, Progress, Shared, StoreConfig};
+use super::{Loaded, Msg, Progress, Shared, StoreConfig, thread_write_bytes};
 use crate::model::record::SessionInfo;
 
 /// Output received for one session and not committed yet, as contiguous segments.
@@ -389,16 +389,4 @@ impl Writer {
             *e = Some(error.to_owned());
         }
     }
-}
-
-/// Bytes this thread has passed to `write(2)` and friends, from `/proc/thread-self/io`.
-fn thread_write_bytes() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/io")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("wchar:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
