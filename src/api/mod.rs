@@ -1,7 +1,8 @@
-//! The network API of `../shared/API.md` on hyper: REST for sessions, a WebSocket to attach,
-//! server-sent events, output downloads, health and Prometheus metrics. `server` accepts connections within limits;
-//! `router` sends each request, past the [`Gate`], to the handler of its path; `login` holds
-//! the login endpoints.
+//! The network API of docs/PROTOCOL.md on hyper: REST for sessions, a WebSocket to attach,
+//! server-sent events, output downloads, health and Prometheus metrics. `server` accepts
+//! connections within limits, `serving` runs it until told to stop; `router` sends each
+//! request, past the [`Gate`], to the handler of its path; `login` holds the login endpoints;
+//! `wire` is the WebSocket and event protocol as types.
 
 mod assets;
 pub(crate) mod attach;
