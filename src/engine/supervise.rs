@@ -1,7 +1,7 @@
 //! The supervise task, one per running session: pumps the PTY's output into the session until
 //! the process has exited and its output is drained, then records how it ended. For an upgrade
-//! it can hold still (see `hold` and `adopt`): its output handed to the store, reading paused, the process
-//! untouched, until the new program takes over or the old one carries on.
+//! it can hold still (see `hold.rs` and `adopt.rs`): its output handed to the store, reading
+//! paused, the process untouched, until the new program takes over or the old one carries on.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;

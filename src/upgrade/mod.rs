@@ -1,6 +1,7 @@
 //! `SIGUSR2` (`systemctl reload lanterm`): the service executes its binary from disk again in
 //! the same process (same pid, so systemd's main pid stays right and the sessions' processes
-//! stay its children), handing over every running session (see `handover` and `adopt`).
+//! stay its children), handing over every running session (see `handover`, and the engine's
+//! side in `engine/adopt.rs`, reached through `Manager::freeze` and `Manager::adopt`).
 //!
 //! In order: the new binary must answer `--version` (else nothing is touched); the API stops
 //! (nothing accepted, then WebSockets closed with 1001, event streams ended); every session holds
