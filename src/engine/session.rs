@@ -359,7 +359,7 @@ impl Session {
     }
 
     /// Whether a stop was asked for.
-    pub fn stop_requested(&self) -> bool {
+    pub(super) fn stop_requested(&self) -> bool {
         self.stop_requested.load(Ordering::Relaxed)
     }
 

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use lanterm::api::{self, Api};
 use lanterm::config::Config;
-use lanterm::engine::Event;
 use lanterm::engine::CreateRequest;
+use lanterm::engine::Event;
 use lanterm::engine::Manager;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
