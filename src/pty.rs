@@ -3,28 +3,30 @@
 //! [`spawn`] opens a pseudo-terminal with `openpty`, starts a process whose controlling terminal
 //! is its slave side (new session, `TIOCSCTTY`, optional privilege drop, working directory), and
 //! hands back a [`Pty`] (the non-blocking master, read and written through tokio's `AsyncFd`) and
-//! the tokio [`Child`] that reaps it. [`signal_session`] delivers a signal to every process of a
-//! terminal session, including grandchildren in other process groups.
+//! the tokio [`Child`] that reaps it. [`signal_session`] (in `session_signal`) delivers a signal
+//! to every process of a terminal session, including grandchildren in other process groups.
 //!
 //! For upgrades (see `upgrade` and `handover`): [`Pty::adopt`] wraps a master inherited across
 //! `execve`, [`Inherited`] takes ownership of inherited descriptors, and [`exec_keeping`]
 //! replaces the program of this process keeping chosen descriptors open.
 #![allow(unsafe_code)]
 
+pub use crate::child::{Credentials, SpawnSpec};
+pub use crate::session_signal::signal_session;
+
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString, OsString};
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::{Winsize, openpty};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, killpg, pthread_sigmask};
-use nix::unistd::{Gid, Pid, Uid};
+use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+use nix::unistd::Pid;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::process::{Child, Command};
@@ -38,33 +40,6 @@ nix::ioctl_read_bad!(get_pty_number, nix::libc::TIOCGPTN, nix::libc::c_uint);
 /// between `openpty` and the moment both PTY descriptors are close-on-exec: a PTY descriptor
 /// leaked into another session's child would keep that terminal open after its own process ended.
 static SPAWN_LOCK: Mutex<()> = Mutex::new(());
-
-/// Whom the child becomes before it runs the program (only used when the service is root).
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub uid: Uid,
-    pub gid: Gid,
-    pub groups: Vec<Gid>,
-}
-
-/// Everything needed to start a process on a new PTY.
-#[derive(Debug, Clone)]
-pub struct SpawnSpec {
-    /// The program to execute (an absolute path).
-    pub program: PathBuf,
-    /// `argv[0]` (e.g. `-bash` for a login shell).
-    pub arg0: OsString,
-    /// Arguments after `argv[0]`.
-    pub args: Vec<OsString>,
-    /// The complete environment of the child (nothing is inherited from the service).
-    pub env: Vec<(OsString, OsString)>,
-    /// Working directory, entered after the privilege drop.
-    pub cwd: PathBuf,
-    pub cols: u16,
-    pub rows: u16,
-    /// `Some` to switch user in the child; `None` runs it as the service's own user.
-    pub credentials: Option<Credentials>,
-}
 
 /// The master side of a PTY, non-blocking and registered with tokio.
 pub struct Pty {
@@ -352,68 +327,4 @@ pub fn terminal_size(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u16, u16)> {
     // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, valid for the call.
     unsafe { get_winsize(fd.as_raw_fd(), &mut ws) }.ok()?;
     (ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
-}
-
-/// Sends `signal` to every process in terminal session `sid` (the session leader's pid): its
-/// process group, the terminal's foreground group, and every other process whose session id is
-/// `sid` (job-control shells put each job in a group of its own). Processes that left the
-/// session with `setsid` are deliberately out of reach, as with any terminal.
-///
-/// `leader_alive` says the leader has not been reaped yet, so its pid still names our process
-/// group; once reaped, that number may be reused and only the `/proc` scan is trusted.
-pub fn signal_session(sid: Pid, signal: Signal, pty: Option<&Pty>, leader_alive: bool) {
-    if sid.as_raw() <= 1 {
-        return; // 0, 1 and negative numbers name us, init, or everyone: never a session of ours
-    }
-    if leader_alive {
-        let _ = killpg(sid, signal);
-    }
-    if let Some(pgrp) = pty.and_then(Pty::foreground_group) {
-        let _ = killpg(pgrp, signal);
-    }
-    for pid in session_members(sid) {
-        let _ = kill(pid, signal);
-    }
-}
-
-/// Pids of the processes whose session id is `sid`, read from `/proc`.
-fn session_members(sid: Pid) -> Vec<Pid> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| {
-        let name = entry.ok()?.file_name();
-        let pid: i32 = name.to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        (session_of_stat(&stat)? == sid.as_raw()).then_some(Pid::from_raw(pid))
-    })
-    .collect()
-}
-
-/// The session id field of a `/proc/PID/stat` line. The command name in parentheses may contain
-/// spaces and parentheses itself, so fields are counted from the last `)`.
-fn session_of_stat(stat: &str) -> Option<i32> {
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    // After the name: state, ppid, pgrp, session, ...
-    rest.split_ascii_whitespace().nth(3)?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_field_is_found_after_a_tricky_name() {
-        let stat = "4242 (we ird) (name) S 1 4242 4240 34816 4242 4194560 1 0";
-        assert_eq!(session_of_stat(stat), Some(4240));
-        assert_eq!(session_of_stat("garbage"), None);
-        assert_eq!(session_of_stat("1 (x) S 1"), None);
-    }
-
-    #[test]
-    fn this_process_is_found_in_its_own_session() {
-        let me = Pid::this();
-        let sid = nix::unistd::getsid(None).expect("getsid of self");
-        assert!(session_members(sid).contains(&me));
-    }
 }

@@ -1,0 +1,34 @@
+//! What starting a process on a PTY takes, for [`crate::pty::spawn`] (which re-exports these):
+//! the program, its environment and user ([`SpawnSpec`], [`Credentials`]).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use nix::unistd::{Gid, Uid};
+
+/// Whom the child becomes before it runs the program (only used when the service is root).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub uid: Uid,
+    pub gid: Gid,
+    pub groups: Vec<Gid>,
+}
+
+/// Everything needed to start a process on a new PTY.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    /// The program to execute (an absolute path).
+    pub program: PathBuf,
+    /// `argv[0]` (e.g. `-bash` for a login shell).
+    pub arg0: OsString,
+    /// Arguments after `argv[0]`.
+    pub args: Vec<OsString>,
+    /// The complete environment of the child (nothing is inherited from the service).
+    pub env: Vec<(OsString, OsString)>,
+    /// Working directory, entered after the privilege drop.
+    pub cwd: PathBuf,
+    pub cols: u16,
+    pub rows: u16,
+    /// `Some` to switch user in the child; `None` runs it as the service's own user.
+    pub credentials: Option<Credentials>,
+}
