@@ -3,8 +3,10 @@
 //! [`spawn`] opens a pseudo-terminal with `openpty`, starts a process whose controlling terminal
 //! is its slave side (new session, `TIOCSCTTY`, optional privilege drop, working directory), and
 //! hands back a [`Pty`] (the non-blocking master, read and written through tokio's `AsyncFd`) and
-//! the tokio [`Child`] that reaps it. [`signal_session`] (in `session_signal`) delivers a signal
-//! to every process of a terminal session, including grandchildren in other process groups.
+//! the tokio [`Child`] that reaps it. The child starts clean whatever the service inherited:
+//! every signal at its default action, none blocked.
+//! [`signal_session`] (in `session_signal`) delivers a signal to every process of a terminal
+//! session, including grandchildren in other process groups.
 //!
 //! For upgrades (see `upgrade` and `handover`): [`Pty::adopt`] wraps a master inherited across
 //! `execve`, [`Inherited`] takes ownership of inherited descriptors, and [`exec_keeping`]
@@ -66,7 +68,11 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<(Pty, Child)> {
     // calls are allowed, so no allocation happens in `pre_exec`.
     let cwd = CString::new(spec.cwd.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "cwd contains a NUL byte"))?;
-    let credentials = spec.credentials.clone();
+    let setup = ChildSetup {
+        cwd,
+        credentials: spec.credentials.clone(),
+        last_signal: nix::libc::SIGRTMAX(),
+    };
 
     let _guard = SPAWN_LOCK
         .lock()
@@ -87,27 +93,70 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<(Pty, Child)> {
         .stderr(pair.slave)
         // Reap through tokio, and never leave a running child behind if we drop the handle.
         .kill_on_drop(false);
-    // SAFETY: the closure runs in the forked child before exec and only makes direct system
-    // calls (setsid, ioctl, setgroups, setgid, setuid, chdir) on data prepared before the fork;
-    // it allocates nothing and takes no lock.
+    // SAFETY: the closure runs in the forked child before exec; `ChildSetup::run` only makes
+    // direct system calls on data prepared before the fork, allocates nothing, takes no lock.
     unsafe {
-        cmd.pre_exec(move || {
-            nix::unistd::setsid()?;
-            // stdin is the PTY slave by now (std's dup2 runs before pre_exec).
-            set_controlling_tty(0, 0)?;
-            if let Some(c) = &credentials {
-                nix::unistd::setgroups(&c.groups)?;
-                nix::unistd::setgid(c.gid)?;
-                nix::unistd::setuid(c.uid)?;
-            }
-            nix::unistd::chdir(cwd.as_c_str())?;
-            Ok(())
-        });
+        cmd.pre_exec(move || setup.run());
     }
     let child = cmd.spawn()?;
     drop(cmd); // closes our copies of the slave, so the master sees EOF when the child's go.
     drop(_guard);
     Ok((Pty::register(pair.master)?, child))
+}
+
+/// What the child does between fork and exec, prepared before the fork.
+struct ChildSetup {
+    cwd: CString,
+    credentials: Option<Credentials>,
+    /// The highest signal number (`SIGRTMAX`).
+    last_signal: i32,
+}
+
+impl ChildSetup {
+    /// Runs in the forked child: only async-signal-safe system calls, no allocation, no lock.
+    fn run(&self) -> io::Result<()> {
+        nix::unistd::setsid()?;
+        // SAFETY: TIOCSCTTY takes an integer argument and touches no memory of ours; stdin is
+        // the PTY slave by now (std's dup2 runs before pre_exec).
+        unsafe { set_controlling_tty(0, 0) }?;
+        if let Some(c) = &self.credentials {
+            nix::unistd::setgroups(&c.groups)?;
+            nix::unistd::setgid(c.gid)?;
+            nix::unistd::setuid(c.uid)?;
+        }
+        nix::unistd::chdir(self.cwd.as_c_str())?;
+        // Last, so the C library's own calls above (setuid's) ran with its signals as it set them.
+        reset_signals(self.last_signal);
+        Ok(())
+    }
+}
+
+/// Puts every signal back to its default action and unblocks them all. An ignored signal stays
+/// ignored across `exec`, so a `trap '' QUIT` (or `nohup`) in whatever started the service
+/// would otherwise reach every session. Through the raw system call, because the C library
+/// refuses to touch the signals it keeps for itself (32 and 33 with glibc), which a process
+/// can inherit ignored too (glibc's `posix_spawn` leaves them so).
+fn reset_signals(last_signal: i32) {
+    // The kernel's `struct sigaction` all zero means SIG_DFL, no flags, an empty mask, whatever
+    // the field order of the architecture; this is larger than that struct on every one.
+    let default = [0u64; 8];
+    // The kernel's signal set holds signals 1..=SIGRTMAX, a bit each.
+    let set_size = (last_signal as usize).div_ceil(8);
+    for signal in 1..=last_signal {
+        // SAFETY: rt_sigaction reads one kernel `struct sigaction` from `default` (valid,
+        // zeroed, large enough) and writes nothing (the old action pointer is null). SIGKILL
+        // and SIGSTOP answer EINVAL and change nothing.
+        unsafe {
+            nix::libc::syscall(
+                nix::libc::SYS_rt_sigaction,
+                signal,
+                default.as_ptr(),
+                std::ptr::null_mut::<nix::libc::c_void>(),
+                set_size,
+            )
+        };
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
 impl Pty {
