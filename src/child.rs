@@ -1,5 +1,6 @@
 //! What starting a process on a PTY takes, for [`crate::pty::spawn`] (which re-exports these):
-//! the program, its environment and user ([`SpawnSpec`], [`Credentials`]).
+//! the program, its environment and user ([`SpawnSpec`], [`Credentials`]), and whom its
+//! terminal belongs to.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -31,4 +32,16 @@ pub struct SpawnSpec {
     pub rows: u16,
     /// `Some` to switch user in the child; `None` runs it as the service's own user.
     pub credentials: Option<Credentials>,
+}
+
+/// Whom a new terminal belongs to: the session's user, and the `tty` group if there is one
+/// (else the user's own group). `None` when the service is not root: the kernel already gives
+/// the terminal to the user who opened it, the only user such a service runs sessions as.
+pub(crate) fn terminal_owner(credentials: Option<&Credentials>) -> Option<(Uid, Gid)> {
+    if !Uid::effective().is_root() {
+        return None;
+    }
+    let (uid, gid) = credentials.map_or((Uid::effective(), Gid::effective()), |c| (c.uid, c.gid));
+    let tty = nix::unistd::Group::from_name("tty").ok().flatten();
+    Some((uid, tty.map_or(gid, |g| g.gid)))
 }

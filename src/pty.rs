@@ -4,7 +4,7 @@
 //! is its slave side (new session, `TIOCSCTTY`, optional privilege drop, working directory), and
 //! hands back a [`Pty`] (the non-blocking master, read and written through tokio's `AsyncFd`) and
 //! the tokio [`Child`] that reaps it. The child starts clean whatever the service inherited:
-//! every signal at its default action, none blocked.
+//! every signal at its default action, none blocked; the terminal belongs to its user.
 //! [`signal_session`] (in `session_signal`) delivers a signal to every process of a terminal
 //! session, including grandchildren in other process groups.
 //!
@@ -28,6 +28,7 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::{Winsize, openpty};
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+use nix::sys::stat::{Mode, fchmod};
 use nix::unistd::Pid;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -68,6 +69,7 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<(Pty, Child)> {
     // calls are allowed, so no allocation happens in `pre_exec`.
     let cwd = CString::new(spec.cwd.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "cwd contains a NUL byte"))?;
+    let owner = crate::child::terminal_owner(spec.credentials.as_ref());
     let setup = ChildSetup {
         cwd,
         credentials: spec.credentials.clone(),
@@ -82,6 +84,12 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<(Pty, Child)> {
     set_cloexec(&pair.slave)?;
     let flags = OFlag::from_bits_truncate(fcntl(&pair.master, FcntlArg::F_GETFL)?);
     fcntl(&pair.master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    if let Some((uid, gid)) = owner {
+        // As login does: the user's terminal (screen, gpg's pinentry and mesg need it), which
+        // only the tty group (write, wall) may also write to.
+        nix::unistd::fchown(&pair.slave, Some(uid), Some(gid))?;
+        fchmod(&pair.slave, Mode::from_bits_truncate(0o620))?;
+    }
 
     let mut cmd = Command::new(&spec.program);
     cmd.arg0(&spec.arg0)

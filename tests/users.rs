@@ -1,7 +1,8 @@
 //! Whom sessions run as, black-box with the real binary running as root (as CI runs it): a
 //! session for a test user has that user's uid, gid and supplementary groups (checked with
 //! `id` inside it against `id` outside), home and environment; root is refused without
-//! `--allow-root`, system users without `--allowed-users`. Skipped, saying so, when not root.
+//! `--allow-root`, system users without `--allowed-users`. The session's terminal belongs to
+//! its user. Skipped, saying so, when not root.
 
 mod common;
 #[path = "common/server.rs"]
@@ -139,4 +140,44 @@ fn allowed_users_and_default_user_settings() {
         out.contains("not available"),
         "daemon's nologin shell ran: {out:?}"
     );
+}
+
+/// Runs `command` in a new session as `user` (in `/`) and returns its output once it ended.
+fn output_of(s: &Server, user: &str, command: &str) -> String {
+    let session = s.create(json!({"user": user, "command": command, "cwd": "/"}));
+    let sid = id(&session);
+    s.wait_exit(&sid);
+    s.get(&format!("/api/sessions/{sid}/output?format=text"))
+        .text()
+}
+
+#[test]
+fn the_terminal_belongs_to_the_session_user_as_login_gives_it() {
+    if !is_root() {
+        eprintln!("SKIPPED: switching users needs the tests to run as root (CI does)");
+        return;
+    }
+    let user = TestUser::new();
+    let s = Server::start_logged_in(&[]);
+    // login's rule: the tty group when there is one, else the user's own group.
+    let has_tty_group = Command::new("getent")
+        .args(["group", "tty"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let group_of = |name: &str| match has_tty_group {
+        true => "tty".to_owned(),
+        false => run(&["id", "-gn", name]).trim().to_owned(),
+    };
+    let stat = "stat -c '%U %G %a' \"$(tty)\"";
+    let out = output_of(&s, &user.name, stat);
+    let expected = format!("{} {} 620", user.name, group_of(&user.name));
+    assert!(out.contains(&expected), "{expected:?} in {out:?}");
+    // What a user notices: mesg can open and close the terminal to messages (and screen,
+    // pinentry can open it), which needs the user to own it.
+    let out = output_of(&s, &user.name, "mesg n; mesg; mesg y; mesg");
+    assert!(out.contains("is n") && out.contains("is y"), "{out:?}");
+    // A root session keeps working, its terminal root's.
+    let out = output_of(&s, "root", &format!("{stat}; echo done"));
+    let expected = format!("root {} 620", group_of("root"));
+    assert!(out.contains(&expected) && out.contains("done"), "{out:?}");
 }
