@@ -1,10 +1,12 @@
-//! What starting a process on a PTY takes, for [`crate::pty::spawn`] (which re-exports these):
-//! the program, its environment and user ([`SpawnSpec`], [`Credentials`]), and whom its
-//! terminal belongs to.
+//! What starting a process on a PTY takes and how it can fail, for [`crate::pty::spawn`]
+//! (which re-exports these): the program, its environment and user ([`SpawnSpec`],
+//! [`Credentials`]), whom its terminal belongs to, and [`SpawnError`].
 
 use std::ffi::OsString;
+use std::io;
 use std::path::PathBuf;
 
+use nix::errno::Errno;
 use nix::unistd::{Gid, Uid};
 
 /// Whom the child becomes before it runs the program (only used when the service is root).
@@ -32,6 +34,39 @@ pub struct SpawnSpec {
     pub rows: u16,
     /// `Some` to switch user in the child; `None` runs it as the service's own user.
     pub credentials: Option<Credentials>,
+}
+
+/// Why [`crate::pty::spawn`] could not start a process.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// The new process, already its user, could not enter the working directory: the kernel's
+    /// answer for that user (`ENOENT`, `EACCES`, `ENOTDIR`, ...), never root's.
+    Cwd(Errno),
+    /// Anything else: the PTY, the fork, the privilege drop, the program's `exec`.
+    Start(io::Error),
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::Cwd(e) => write!(f, "cannot enter the working directory: {}", e.desc()),
+            SpawnError::Start(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl From<io::Error> for SpawnError {
+    fn from(e: io::Error) -> SpawnError {
+        SpawnError::Start(e)
+    }
+}
+
+impl From<Errno> for SpawnError {
+    fn from(e: Errno) -> SpawnError {
+        SpawnError::Start(e.into())
+    }
 }
 
 /// Whom a new terminal belongs to: the session's user, and the `tty` group if there is one

@@ -13,7 +13,7 @@
 //! replaces the program of this process keeping chosen descriptors open.
 #![allow(unsafe_code)]
 
-pub use crate::child::{Credentials, SpawnSpec};
+pub use crate::child::{Credentials, SpawnError, SpawnSpec};
 pub use crate::session_signal::signal_session;
 
 use std::collections::BTreeMap;
@@ -64,16 +64,20 @@ fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
 }
 
 /// Opens a PTY and starts `spec` on it. Must be called from within a tokio runtime.
-pub fn spawn(spec: &SpawnSpec) -> io::Result<(Pty, Child)> {
+pub fn spawn(spec: &SpawnSpec) -> Result<(Pty, Child), SpawnError> {
     // Everything the child needs is prepared before fork: after fork only async-signal-safe
     // calls are allowed, so no allocation happens in `pre_exec`.
     let cwd = CString::new(spec.cwd.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "cwd contains a NUL byte"))?;
     let owner = crate::child::terminal_owner(spec.credentials.as_ref());
+    // std's own error pipe carries only an errno, the same for every step of the child's setup:
+    // this one says that it was the working directory.
+    let (cwd_failed, report) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
     let setup = ChildSetup {
         cwd,
         credentials: spec.credentials.clone(),
         last_signal: nix::libc::SIGRTMAX(),
+        report,
     };
 
     let _guard = SPAWN_LOCK
@@ -106,10 +110,23 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<(Pty, Child)> {
     unsafe {
         cmd.pre_exec(move || setup.run());
     }
-    let child = cmd.spawn()?;
+    let child = cmd.spawn();
     drop(cmd); // closes our copies of the slave, so the master sees EOF when the child's go.
     drop(_guard);
+    let child = child.map_err(|e| match read_errno(&cwd_failed) {
+        Some(errno) => SpawnError::Cwd(errno),
+        None => SpawnError::Start(e),
+    })?;
     Ok((Pty::register(pair.master)?, child))
+}
+
+/// The errno a child wrote to its report pipe, if it wrote one.
+fn read_errno(pipe: &OwnedFd) -> Option<Errno> {
+    let mut bytes = [0u8; 4];
+    match nix::unistd::read(pipe, &mut bytes) {
+        Ok(4) => Some(Errno::from_raw(i32::from_ne_bytes(bytes))),
+        _ => None,
+    }
 }
 
 /// What the child does between fork and exec, prepared before the fork.
@@ -118,6 +135,8 @@ struct ChildSetup {
     credentials: Option<Credentials>,
     /// The highest signal number (`SIGRTMAX`).
     last_signal: i32,
+    /// Where the child writes its errno when it cannot enter `cwd` (close-on-exec).
+    report: OwnedFd,
 }
 
 impl ChildSetup {
@@ -132,7 +151,11 @@ impl ChildSetup {
             nix::unistd::setgid(c.gid)?;
             nix::unistd::setuid(c.uid)?;
         }
-        nix::unistd::chdir(self.cwd.as_c_str())?;
+        // After the privilege drop: the kernel answers as the session's user would be answered.
+        if let Err(e) = nix::unistd::chdir(self.cwd.as_c_str()) {
+            let _ = nix::unistd::write(&self.report, &(e as i32).to_ne_bytes());
+            return Err(e.into());
+        }
         // Last, so the C library's own calls above (setuid's) ran with its signals as it set them.
         reset_signals(self.last_signal);
         Ok(())
