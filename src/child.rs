@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
@@ -56,6 +57,18 @@ impl std::fmt::Display for SpawnError {
 }
 
 impl std::error::Error for SpawnError {}
+
+impl SpawnError {
+    /// Why the child failed: the errno it wrote to its report pipe (the working directory), if
+    /// it wrote one, else `e` as the spawn answered it.
+    pub(crate) fn reported(e: io::Error, report: &OwnedFd) -> SpawnError {
+        let mut bytes = [0u8; 4];
+        match nix::unistd::read(report, &mut bytes) {
+            Ok(4) => SpawnError::Cwd(Errno::from_raw(i32::from_ne_bytes(bytes))),
+            _ => SpawnError::Start(e),
+        }
+    }
+}
 
 impl From<io::Error> for SpawnError {
     fn from(e: io::Error) -> SpawnError {

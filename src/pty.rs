@@ -113,20 +113,8 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Pty, Child), SpawnError> {
     let child = cmd.spawn();
     drop(cmd); // closes our copies of the slave, so the master sees EOF when the child's go.
     drop(_guard);
-    let child = child.map_err(|e| match read_errno(&cwd_failed) {
-        Some(errno) => SpawnError::Cwd(errno),
-        None => SpawnError::Start(e),
-    })?;
+    let child = child.map_err(|e| SpawnError::reported(e, &cwd_failed))?;
     Ok((Pty::register(pair.master)?, child))
-}
-
-/// The errno a child wrote to its report pipe, if it wrote one.
-fn read_errno(pipe: &OwnedFd) -> Option<Errno> {
-    let mut bytes = [0u8; 4];
-    match nix::unistd::read(pipe, &mut bytes) {
-        Ok(4) => Some(Errno::from_raw(i32::from_ne_bytes(bytes))),
-        _ => None,
-    }
 }
 
 /// What the child does between fork and exec, prepared before the fork.
