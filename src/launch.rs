@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::id::SessionId;
-use crate::pty::SpawnSpec;
+use crate::pty::{SpawnError, SpawnSpec};
 use crate::user::{Account, Policy};
 
 /// Longest session name, in bytes.
@@ -132,12 +133,9 @@ impl Plan {
                 cwd.display().to_string()
             )));
         }
-        if !cwd.is_dir() {
-            return Err(Error::bad_request(format!(
-                "cwd {:?} is not an existing directory",
-                cwd.display().to_string()
-            )));
-        }
+        // Whether the user may enter `cwd` is for the kernel to say, as that user: the child
+        // enters it after the privilege drop (see `refusal`). Asked as root, the answer would
+        // tell whether a path exists where the user cannot look.
         let shell_name = file_name(&account.shell);
         let name = match req.name {
             Some(n) => n,
@@ -168,6 +166,30 @@ impl Plan {
             spec,
             created_by: req.created_by,
         })
+    }
+}
+
+impl Plan {
+    /// The client's answer when the planned process could not be started. Not existing, not
+    /// a directory and not allowed in are one answer: the kernel answers a user who cannot look
+    /// inside a directory "permission denied" for what exists there and what does not, and
+    /// the same words elsewhere keep any answer from being read as an existence test.
+    pub(crate) fn refusal(&self, e: SpawnError) -> Error {
+        let cwd = self.cwd.display().to_string();
+        match e {
+            SpawnError::Cwd(Errno::ENOENT | Errno::EACCES | Errno::ENOTDIR) => {
+                Error::bad_request(format!(
+                    "cwd {cwd:?} is not a directory that {} can enter (it does not exist, \
+                     or is not a directory, or {0} may not enter it)",
+                    self.account.name
+                ))
+            }
+            SpawnError::Cwd(errno) => Error::bad_request(format!("cwd {cwd:?}: {}", errno.desc())),
+            SpawnError::Start(e) => Error::bad_request(format!(
+                "cannot start {} in {cwd}: {e}",
+                self.spec.program.display()
+            )),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod adopt;
 pub mod api;
 pub mod auth;
+mod child;
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod retention;
 pub mod ring;
 pub mod serve;
 pub mod session;
+mod session_signal;
 pub mod store;
 mod supervise;
 pub mod upgrade;

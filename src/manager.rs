@@ -323,13 +323,7 @@ impl Manager {
 
 /// Starts the planned process and its supervisor, records it and announces it.
 async fn start(shared: &Arc<Shared>, id: SessionId, plan: Plan) -> Result<SessionInfo> {
-    let (pty, child) = pty::spawn(&plan.spec).map_err(|e| {
-        Error::bad_request(format!(
-            "cannot start {} in {}: {e}",
-            plan.spec.program.display(),
-            plan.cwd.display()
-        ))
-    })?;
+    let (pty, child) = pty::spawn(&plan.spec).map_err(|e| plan.refusal(e))?;
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
     let info = SessionInfo {
         id: id.clone(),
