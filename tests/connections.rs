@@ -1,6 +1,6 @@
 //! Connection slots against the real binary: one host (here 127.0.0.2; any address of 127/8
-//! works on Linux) cannot take every slot, as it is held to `--max-connections-per-address`,
-//! and the last `--reserved-connections` slots serve only requests that carry a live login.
+//! works on Linux) cannot take every slot, as it is held to `--max-per-address`,
+//! and the last `--reserved-conns` slots serve only requests that carry a live login.
 
 mod common;
 #[path = "common/server.rs"]
@@ -99,7 +99,7 @@ fn read_answer(c: &mut TcpStream) -> Vec<u8> {
 async fn one_address_gets_its_share_of_connections_and_no_more() {
     // Idle connections must outlive the test's own pace, so the head deadline is long here.
     let s = Server::start(&["--header-timeout", "120s"]);
-    // 400 idle connections from one host: the default --max-connections-per-address (32) are
+    // 400 idle connections from one host: the default --max-per-address (32) are
     // held, every later one hears a 503 at once and is closed.
     let mut flood = Vec::new();
     for _ in 0..400 {
@@ -142,9 +142,9 @@ async fn the_last_slots_serve_only_requests_with_a_live_login() {
     let s = Server::start_logged_in(&[
         "--max-connections",
         "8",
-        "--reserved-connections",
+        "--reserved-conns",
         "2",
-        "--max-connections-per-address",
+        "--max-per-address",
         "3",
         "--header-timeout",
         "120s",
@@ -172,7 +172,7 @@ async fn the_last_slots_serve_only_requests_with_a_live_login() {
     ] {
         let (r, mut c) = ask("127.0.0.4", &s.addr, path, headers).await;
         assert_eq!(r.error_code(503), "unavailable", "{path}");
-        assert!(r.text().contains("--reserved-connections"), "{}", r.text());
+        assert!(r.text().contains("--reserved-conns"), "{}", r.text());
         assert_eq!(r.header("connection"), Some("close"));
         assert!(read_to_close(&mut c).is_empty());
     }

@@ -64,7 +64,7 @@ pub fn reserved_for_logins() -> Response {
     let busy = Error::new(
         Code::Unavailable,
         "too many connections: the last ones are kept for requests with a live login \
-         (--reserved-connections); try again later",
+         (--reserved-conns); try again later",
     );
     let mut response = respond::error(&busy);
     let headers = response.headers_mut();

@@ -1,7 +1,7 @@
 //! Connection slots: at most `--max-connections` open at once, at most
-//! `--max-connections-per-address` from one address and `--max-connections-per-net` from one
+//! `--max-per-address` from one address and `--max-per-net` from one
 //! IPv6 /64 (a host may take any address of its /64), so that no one host can take every slot.
-//! The last `--reserved-connections` slots are let in on probation: such a connection is served
+//! The last `--reserved-conns` slots are let in on probation: such a connection is served
 //! only if its first request carries a live login (see `server`), so a crowd of unauthenticated
 //! connections from many addresses still leaves room for the owner's browser and scripts.
 //!
@@ -45,9 +45,9 @@ pub struct Slots {
 pub enum Refusal {
     /// Every slot is taken.
     Full,
-    /// Its address has `--max-connections-per-address` open.
+    /// Its address has `--max-per-address` open.
     Address,
-    /// Its IPv6 /64 has `--max-connections-per-net` open.
+    /// Its IPv6 /64 has `--max-per-net` open.
     Net,
 }
 
@@ -56,10 +56,8 @@ impl Refusal {
     pub fn answer(self) -> Vec<u8> {
         let message = match self {
             Refusal::Full => "too many connections, try again later",
-            Refusal::Address => {
-                "too many connections from your address (--max-connections-per-address)"
-            }
-            Refusal::Net => "too many connections from your network (--max-connections-per-net)",
+            Refusal::Address => "too many connections from your address (--max-per-address)",
+            Refusal::Net => "too many connections from your network (--max-per-net)",
         };
         busy(message)
     }

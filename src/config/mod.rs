@@ -230,7 +230,7 @@ impl Config {
             && reserved >= cfg.max_connections
         {
             return Err(fail!(
-                "--reserved-connections: {reserved} leaves no connection for anyone else \
+                "--reserved-conns: {reserved} leaves no connection for anyone else \
                  (--max-connections is {}): give a smaller number",
                 cfg.max_connections
             ));
@@ -339,7 +339,7 @@ pub fn help_text() -> String {
          yes/no, on/off; as flags they take no value. Idle: no client attached and no output.\n\
          Default --db: /var/lib/lanterm/lanterm.db as root, else $XDG_STATE_HOME/lanterm/lanterm.db\n\
          or ~/.local/state/lanterm/lanterm.db.\n\
-         Default --reserved-connections: an eighth of --max-connections.\n\
+         Default --reserved-conns: an eighth of --max-connections.\n\
          Lists (--allowed-origin, --allowed-users) are comma-separated. Origins: scheme://host[:port].\n\
          Users: names, and @login for every regular login user (uid 1000 or more, a real shell).\n",
     );
