@@ -7,6 +7,10 @@ mod common;
 #[path = "common/server.rs"]
 mod server;
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::Signal;
 use server::{Client, Server};
 
 /// `text` as the hex digits a byte dump would show.
@@ -54,4 +58,43 @@ async fn trace_logging_never_shows_what_is_typed_or_printed() {
     for needle in [secret.to_owned(), hex(secret), hex("hunter2")] {
         assert!(!log.contains(&needle), "{needle:?} in the log:\n{log}");
     }
+}
+
+/// The database and its companions that exist.
+fn db_files(db: &Path) -> Vec<PathBuf> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| PathBuf::from(format!("{}{suffix}", db.display())))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_database_readable_by_others_is_made_private_at_start() {
+    let dir = common::TempDir::new("dbmode");
+    let db = dir.path().join("shared.db");
+    let db_arg = db.display().to_string();
+    // A service killed outright leaves the database with its -wal and -shm behind.
+    let mut first = Server::start(&["--db", &db_arg]);
+    first.signal(Signal::SIGKILL);
+    first.terminate();
+    let files = db_files(&db);
+    assert_eq!(files.len(), 3, "{files:?}");
+    for f in &files {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let s = Server::start(&["--db", &db_arg]);
+    for f in db_files(&db) {
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+    s.wait_log("was open to others", 1);
+    assert!(
+        s.log().contains(&format!("{db_arg}: mode 644")),
+        "{}",
+        s.log()
+    );
 }
