@@ -94,6 +94,82 @@ async fn ls_and_new_work_from_a_script() {
     assert!(err.contains("400") && err.contains("/no/such/dir"), "{err}");
 }
 
+/// `lanterm ARGS` with `LANTERM_TOKEN` set to `token` (or unset), nothing else of ours.
+fn client(args: &[&str], token: Option<&str>) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("LANTERM_TOKEN")
+        .env_remove("LANTERM_URL");
+    if let Some(t) = token {
+        cmd.env("LANTERM_TOKEN", t);
+    }
+    cmd.output().expect("run lanterm")
+}
+
+#[test]
+fn the_token_comes_from_a_file_or_the_environment_not_only_the_command_line() {
+    let s = Server::start_logged_in(&[]);
+    let token = s.token.clone().unwrap();
+    let url = format!("http://{}", s.addr);
+    let sid = s.run("sleep 60");
+    let file = s.dir.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let path = file.display().to_string();
+    let listed = |out: &std::process::Output| {
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&sid)
+    };
+    // From the file (its line ending ignored), and from the environment.
+    let out = client(&["ls", "--url", &url, "--token-file", &path], None);
+    assert!(listed(&out), "{out:?}");
+    let out = client(&["ls", "--url", &url], Some(&token));
+    assert!(listed(&out), "{out:?}");
+    // The file wins over the environment, and without either the service says 401.
+    let out = client(&["ls", "--url", &url, "--token-file", &path], Some("stale"));
+    assert!(listed(&out), "{out:?}");
+    let out = client(&["ls", "--url", &url], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{out:?}"
+    );
+    // A file that is missing, unreadable or empty is a clear one-line error, exit 2, and the
+    // service is not asked.
+    let empty = s.dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let missing = s.dir.path().join("missing").display().to_string();
+    let unreadable = s.dir.path().display().to_string(); // a directory
+    for (bad, says) in [
+        (missing.as_str(), "No such file"),
+        (unreadable.as_str(), "Is a directory"),
+        (&empty.display().to_string(), "holds no token"),
+    ] {
+        let out = client(&["new", "--url", &url, "--token-file", bad], None);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with(&format!("lanterm: --token-file {bad}: ")) && err.contains(says),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let out = client(&["ls", "--token", &token, "--token-file", &path], None);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        s.get("/api/sessions").json()["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // --help says where the token should come from.
+    let help = String::from_utf8_lossy(&client(&["ls", "--help"], None).stdout).into_owned();
+    assert!(
+        help.contains("--token-file PATH") && help.contains("$LANTERM_TOKEN"),
+        "{help}"
+    );
+    assert!(help.contains("/proc/PID/cmdline"), "{help}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attach_types_resizes_detaches_and_replays() {
     let s = Server::start(&[]);

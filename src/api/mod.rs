@@ -16,6 +16,7 @@ mod respond;
 mod router;
 mod server;
 mod sessions;
+mod slots;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -40,7 +41,8 @@ pub struct Limits {
     pub max_frame: u64,
     pub ack_window: u64,
     pub client_timeout: Duration,
-    pub max_connections: usize,
+    /// Connection slots: in all, per address, per IPv6 /64, reserved for logged-in clients.
+    pub connections: slots::SlotLimits,
     pub max_head: u64,
     pub max_headers: usize,
     pub header_timeout: Duration,
@@ -74,7 +76,12 @@ impl Api {
                 max_frame: config.max_frame,
                 ack_window: config.ack_window,
                 client_timeout: config.client_timeout,
-                max_connections: config.max_connections,
+                connections: slots::SlotLimits {
+                    total: config.max_connections,
+                    per_address: config.max_connections_per_address,
+                    per_net: config.max_connections_per_net,
+                    reserved: config.reserved_connections(),
+                },
                 max_head: config.max_header_bytes,
                 max_headers: config.max_headers,
                 header_timeout: config.header_timeout,

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
+use hyper::header::{
+    ALLOW, CONNECTION, HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use hyper::{Method, Request};
 
 use super::respond::{self, Response};
@@ -53,6 +55,21 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: Peer) -> Respon
         r
     });
     harden(response.headers_mut());
+    response
+}
+
+/// The answer to the first request of a connection let in on a reserved slot (see `slots`)
+/// when it carries no live login: 503, and the connection closes.
+pub fn reserved_for_logins() -> Response {
+    let busy = Error::new(
+        Code::Unavailable,
+        "too many connections: the last ones are kept for requests with a live login \
+         (--reserved-conns); try again later",
+    );
+    let mut response = respond::error(&busy);
+    let headers = response.headers_mut();
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    harden(headers);
     response
 }
 

@@ -64,6 +64,7 @@ impl Keys {
     }
 
     /// Records a new token; drops expired ones, and the oldest beyond `max` live tokens.
+    /// Returns how many live tokens were pushed out (their open connections must close).
     pub fn add_token(
         &self,
         hash: &TokenHash,
@@ -71,12 +72,12 @@ impl Keys {
         expires: Timestamp,
         address: &str,
         max: usize,
-    ) -> Result<(), Error> {
+    ) -> Result<usize, Error> {
         let keep = i64::try_from(max.saturating_sub(1)).unwrap_or(i64::MAX);
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM tokens WHERE expires_at <= ?1", [now.0])?;
-            tx.execute(
+            let pushed_out = tx.execute(
                 "DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens
                  ORDER BY created_at DESC, hash LIMIT -1 OFFSET ?1)",
                 [keep],
@@ -85,18 +86,24 @@ impl Keys {
                 "INSERT INTO tokens (hash, created_at, expires_at, address) VALUES (?1, ?2, ?3, ?4)",
                 params![&hash[..], now.0, expires.0, address],
             )?;
-            tx.commit()
+            tx.commit()?;
+            Ok(pushed_out)
         })
     }
 
     /// Whether `hash` is a live token at `now`.
     pub fn token_valid(&self, hash: &TokenHash, now: Timestamp) -> Result<bool, Error> {
+        Ok(self.live_until(hash, now)?.is_some())
+    }
+
+    /// When `hash` expires, if it is a live token at `now`.
+    pub fn live_until(&self, hash: &TokenHash, now: Timestamp) -> Result<Option<Timestamp>, Error> {
         self.with(|c| {
             let expires: Option<i64> = c
                 .prepare_cached("SELECT expires_at FROM tokens WHERE hash = ?1")?
                 .query_row([&hash[..]], |r| r.get(0))
                 .optional()?;
-            Ok(expires.is_some_and(|e| e > now.0))
+            Ok(expires.filter(|&e| e > now.0).map(Timestamp))
         })
     }
 
@@ -124,8 +131,10 @@ mod tests {
         let t = |n: u8| [n; 32];
         for n in 0..5 {
             let now = Timestamp(100 + i64::from(n));
-            keys.add_token(&t(n), now, Timestamp(1000), "127.0.0.1", 3)
+            let pushed_out = keys
+                .add_token(&t(n), now, Timestamp(1000), "127.0.0.1", 3)
                 .unwrap();
+            assert_eq!(pushed_out, usize::from(n >= 3), "token {n}");
         }
         assert_eq!(
             keys.token_count().unwrap(),
@@ -134,6 +143,10 @@ mod tests {
         );
         assert!(!keys.token_valid(&t(1), Timestamp(200)).unwrap());
         assert!(keys.token_valid(&t(4), Timestamp(200)).unwrap());
+        assert_eq!(
+            keys.live_until(&t(4), Timestamp(200)).unwrap(),
+            Some(Timestamp(1000))
+        );
         assert!(
             !keys.token_valid(&t(4), Timestamp(1000)).unwrap(),
             "expired"

@@ -29,8 +29,13 @@ impl Gate {
         let lifetime = i64::try_from(self.token_lifetime.as_secs()).unwrap_or(i64::MAX);
         let expires_at = Timestamp(now.0.saturating_add(lifetime));
         let (address, max) = (peer.to_string(), self.max_tokens);
-        self.keys(move |k| k.add_token(&hash, now, expires_at, &address, max))
+        let pushed_out = self
+            .keys(move |k| k.add_token(&hash, now, expires_at, &address, max))
             .await?;
+        if pushed_out > 0 {
+            // The oldest logins beyond --max-tokens are gone: their open connections close.
+            self.logins_changed();
+        }
         Ok(Issued {
             cookie: token::cookie(&secret, self.token_lifetime, self.secure),
             token: secret,

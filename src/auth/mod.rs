@@ -14,6 +14,7 @@
 mod credentials;
 mod hasher;
 mod keys;
+mod lifetime;
 mod limiter;
 mod login;
 mod origin;
@@ -34,6 +35,7 @@ use crate::error::{Code, Error};
 
 pub use credentials::{COOKIE_NAME, Presented, presented};
 pub use keys::Keys;
+pub use lifetime::LoginEnd;
 pub use login::{Issued, set_password_offline};
 pub use origin::{host_in_allowed, host_is_loopback, origin_allowed};
 pub use password::{MAX_LEN as PASSWORD_MAX_LEN, check_rules as check_password_rules};
@@ -81,7 +83,9 @@ pub struct Caller {
     pub peer: Peer,
     /// The token used, for logout.
     token: Option<TokenHash>,
-    /// Revocations since the request was let in (see [`Gate::until_revoked`]).
+    /// When that token expires (see [`Gate::until_login_ends`]).
+    expires: Option<Timestamp>,
+    /// Revocations since the request was let in (see [`Gate::until_login_ends`]).
     revocations: watch::Receiver<u64>,
 }
 
@@ -184,6 +188,7 @@ impl Gate {
                 via: Via::Open,
                 peer,
                 token: None,
+                expires: None,
                 revocations: self.revoked.subscribe(),
             });
         }
@@ -199,10 +204,10 @@ impl Gate {
             }
         };
         let hash = token::hash(secret);
-        let live = self
-            .keys(move |k| k.token_valid(&hash, Timestamp::now()))
+        let expires = self
+            .keys(move |k| k.live_until(&hash, Timestamp::now()))
             .await?;
-        if !live {
+        if expires.is_none() {
             return Err(unauthorized(
                 "the login token is unknown, expired or revoked: log in again",
             ));
@@ -214,6 +219,7 @@ impl Gate {
             via,
             peer,
             token: Some(hash),
+            expires,
             revocations,
         })
     }
@@ -222,24 +228,6 @@ impl Gate {
     /// who are logged in (health).
     pub async fn knows(&self, method: &Method, headers: &HeaderMap, peer: Peer) -> bool {
         self.admit(method, headers, peer).await.is_ok()
-    }
-
-    /// Resolves once `caller`'s login has been revoked (never for callers without a token):
-    /// what long-lived connections wait on, to close when their login ends.
-    pub async fn until_revoked(&self, caller: &Caller) {
-        let Some(hash) = caller.token else {
-            return std::future::pending().await;
-        };
-        let mut changes = caller.revocations.clone();
-        while changes.changed().await.is_ok() {
-            let live = self
-                .keys(move |k| k.token_valid(&hash, Timestamp::now()))
-                .await;
-            if matches!(live, Ok(false)) {
-                return;
-            }
-        }
-        std::future::pending().await
     }
 
     /// Tells open connections to check their logins again.
