@@ -66,7 +66,10 @@ async fn exit_codes_and_signals_are_recorded() {
     let end = wait_exit(&m, info.id.as_str()).await;
     assert_eq!(end.status, Status::Stopped);
     assert_eq!(end.exit_signal.as_deref(), Some("HUP"));
-    // What ended is on disk too: a new engine on the same file sees the same records.
+    // What ended is on disk too: after a clean stop (which commits what the writer still
+    // batches), a new engine on the same file sees the same records. Dropping the manager
+    // alone is a crash: its last records may still be queued, and would come back `lost`.
+    m.shutdown().await;
     drop(m);
     let m2 = engine(&dir.db(), &[]);
     let list = m2.list(None);
