@@ -49,13 +49,19 @@ fuzz_target!(|data: &[u8]| {
     let o = origin.trim().to_ascii_lowercase();
     for transport in [Transport::Plain, Transport::Tls] {
         if origin_allowed(&origin, Some(&host), &[], transport) {
-            let scheme = if transport == Transport::Tls { "https://" } else { "http" };
+            let scheme = if transport == Transport::Tls {
+                "https://"
+            } else {
+                "http"
+            };
             assert!(
                 o.starts_with(scheme) && (o.starts_with("http://") || o.starts_with("https://")),
                 "{origin:?} {transport:?}"
             );
             let h = host.trim();
-            let explicit = o.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+            let explicit = o
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
             if !h.contains(':') && explicit {
                 assert!(
                     o.ends_with(":80") || o.ends_with(":443"),
@@ -68,11 +74,16 @@ fuzz_target!(|data: &[u8]| {
         {
             let scheme = o.split("://").next().unwrap_or_default();
             assert!(
-                allowed.iter().any(|a| a.starts_with(&format!("{scheme}://"))),
+                allowed
+                    .iter()
+                    .any(|a| a.starts_with(&format!("{scheme}://"))),
                 "{origin:?}"
             );
         }
-        assert!(!origin_allowed(&origin, None, &[], transport), "no Host, no match");
+        assert!(
+            !origin_allowed(&origin, None, &[], transport),
+            "no Host, no match"
+        );
         let _ = host_in_allowed(&host, &allowed, transport);
     }
     if host_is_loopback(&host) {
