@@ -4,9 +4,10 @@
 //! past `--login-attempts` within `--login-window` the address gets 429 until its window ends.
 //!
 //! IPv6: the lockout is per address, since every host of a LAN shares one /64 (link-local
-//! fe80::/64 for all). The /64 is only slowed down, past [`NET_FACTOR`] times the limit: then
-//! its addresses together get one attempt per delay (250 ms doubling to 8 s), so a host with a
-//! whole /64 of addresses still cannot guess fast, and nobody else on the LAN is locked out.
+//! fe80::/64 for all). The /64 is only slowed down, past [`NET_FACTOR`] times the limit (failed
+//! and in flight): then its addresses together get one attempt per delay (250 ms doubling to
+//! 8 s), so a host with a whole /64 of addresses still cannot guess fast (nor fill the password
+//! queue), and nobody else on the LAN is locked out.
 //!
 //! The table is bounded by `--login-table` entries; when full, the entry that failed longest
 //! ago (and has no attempt in flight) is forgotten.
@@ -113,7 +114,7 @@ impl Limiter {
             self.expire(net, now);
             let slow_after = self.attempts.saturating_mul(NET_FACTOR);
             if let Some(e) = self.entries.get_mut(&net)
-                && e.failures >= slow_after
+                && e.failures + e.in_flight >= slow_after
             {
                 if let Some(at) = e.not_before
                     && now < at
@@ -122,8 +123,10 @@ impl Limiter {
                         retry_after: at - now,
                     };
                 }
-                e.not_before = Some(now + delay_after(FREE_FAILURES + 1 + e.failures - slow_after));
+                let over = e.failures + e.in_flight - slow_after;
+                e.not_before = Some(now + delay_after(FREE_FAILURES + 1 + over));
             }
+            self.slot(net, now).in_flight += 1;
         }
         let e = self.slot(addr, now);
         e.in_flight += 1;
@@ -136,12 +139,15 @@ impl Limiter {
     /// /64), a right one clears the address's count (not its /64's).
     pub fn finish(&mut self, ip: Option<IpAddr>, outcome: Outcome, now: Instant) {
         let (addr, net) = keys(ip);
-        if let Some(e) = self.entries.get_mut(&addr) {
-            e.in_flight = e.in_flight.saturating_sub(1);
+        let both = [Some(addr), net];
+        for key in both.into_iter().flatten() {
+            if let Some(e) = self.entries.get_mut(&key) {
+                e.in_flight = e.in_flight.saturating_sub(1);
+            }
         }
         match outcome {
             Outcome::Wrong => {
-                for key in [Some(addr), net].into_iter().flatten() {
+                for key in both.into_iter().flatten() {
                     self.expire(key, now);
                     let e = self.slot(key, now);
                     e.failures = e.failures.saturating_add(1);
@@ -155,12 +161,13 @@ impl Limiter {
             }
             Outcome::Unknown => {}
         }
-        if self
-            .entries
-            .get(&addr)
-            .is_some_and(|e| e.failures == 0 && e.in_flight == 0)
-        {
-            self.entries.remove(&addr);
+        for key in both.into_iter().flatten() {
+            let idle = |e: &Entry| {
+                e.failures == 0 && e.in_flight == 0 && e.not_before.is_none_or(|at| now >= at)
+            };
+            if self.entries.get(&key).is_some_and(idle) {
+                self.entries.remove(&key);
+            }
         }
     }
 

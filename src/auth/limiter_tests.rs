@@ -149,6 +149,21 @@ fn ipv6_locks_out_per_address_and_only_slows_the_64() {
         matches!(l.admit(ip("2001:db8::1"), later), Verdict::Try { .. }),
         "another /64 is not slowed"
     );
+    // A burst from many addresses of one /64: in-flight attempts count for the /64 too.
+    let mut l = Limiter::new(1024, attempts, Duration::from_secs(900));
+    let admitted = (0..200)
+        .filter(|n| {
+            matches!(
+                l.admit(ip(&format!("2001:db8:0:1::{n:x}")), t0),
+                Verdict::Try { .. }
+            )
+        })
+        .count();
+    assert_eq!(
+        admitted as u32,
+        slow_after + 1,
+        "the limit, then one per delay"
+    );
     let mapped = ip("::ffff:192.168.1.5");
     assert_eq!(keys(mapped), keys(ip("192.168.1.5")));
 }
