@@ -97,7 +97,7 @@ export async function startServer({ extraArgs = [], logins = false } = {}) {
   async function setupLink({ timeout = READY_TIMEOUT_MS } = {}) {
     const deadline = Date.now() + timeout;
     for (;;) {
-      const m = /(http:\/\/\S+\/\?setup=[A-Za-z0-9_-]+)/.exec(log);
+      const m = /(http:\/\/\S+\/#setup=[A-Za-z0-9_-]+)/.exec(log);
       if (m) return m[1];
       if (Date.now() > deadline || exitInfo !== null) {
         throw new Error(`no setup link in lanterm's log within ${timeout} ms:\n${log}`);
@@ -106,7 +106,12 @@ export async function startServer({ extraArgs = [], logins = false } = {}) {
     }
   }
 
-  return { url, origin, port, dir, child, api: apiClient(url), log: () => log, setupLink, stop };
+  /** The setup link's token (its fragment is `#setup=TOKEN`). */
+  async function setupToken(opts) {
+    return new URL(await setupLink(opts)).hash.slice('#setup='.length);
+  }
+
+  return { url, origin, port, dir, child, api: apiClient(url), log: () => log, setupLink, setupToken, stop };
 }
 
 /** Small helpers for the REST API of docs/PROTOCOL.md, against base URL `base` (ends in /). */
