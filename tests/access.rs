@@ -170,7 +170,15 @@ async fn login_from(source: &str, addr: &str, password: &str, start: Option<Arc<
 async fn a_burst_of_wrong_logins_gets_no_more_than_the_limit_checked_and_the_owner_gets_in() {
     const BURST: usize = 40;
     const ATTEMPTS: usize = 5;
-    let s = Server::start_logged_in(&["--login-attempts", "5", "--login-window", "1h"]);
+    let s = Server::start_logged_in(&[
+        "--login-attempts",
+        "5",
+        "--login-window",
+        "1h",
+        // the burst comes from one address: more than its default share of connections
+        "--max-per-address",
+        "64",
+    ]);
     let start = Arc::new(Barrier::new(BURST + 1));
     let (tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
     for n in 0..BURST {
