@@ -178,25 +178,3 @@ fn sigterm_stops_the_service_cleanly_within_5_seconds() {
 fn sigint_stops_the_service_cleanly_within_5_seconds() {
     stops_cleanly_on(Signal::SIGINT);
 }
-
-#[test]
-fn log_lines_have_no_timestamps_under_journald() {
-    let dir = TempDir::new("cli-journal");
-    let (mut child, lines) = start_service(&dir, &[("JOURNAL_STREAM", "8:1234")]);
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-    let _ = child.wait();
-    let ready = lines.last().unwrap();
-    assert!(
-        ready.starts_with("INFO"),
-        "expected a bare level first: {ready:?}"
-    );
-    let dir = TempDir::new("cli-plain");
-    let (mut child, lines) = start_service(&dir, &[]);
-    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-    let _ = child.wait();
-    let ready = lines.last().unwrap();
-    assert!(
-        ready.starts_with("20"),
-        "expected a UTC timestamp first: {ready:?}"
-    );
-}
