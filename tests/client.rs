@@ -6,9 +6,9 @@ mod common;
 #[path = "common/server.rs"]
 mod server;
 
-use std::process::Command;
 use std::sync::Arc;
 
+use common::spawn::Spawn;
 use lanterm::pty::{Pty, SpawnSpec};
 use serde_json::json;
 use server::{BIN, Server};
@@ -62,12 +62,11 @@ fn count(hay: &str, needle: &str) -> usize {
 async fn ls_and_new_work_from_a_script() {
     let s = Server::start(&[]);
     let url = format!("http://{}", s.addr);
-    let out = Command::new(BIN)
+    let out = Spawn::new(BIN)
         .args([
             "new", "--name", "build", "--url", &url, "--", "echo", "made",
         ])
-        .output()
-        .unwrap();
+        .output();
     assert!(
         out.status.success(),
         "{}",
@@ -75,20 +74,16 @@ async fn ls_and_new_work_from_a_script() {
     );
     let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert_eq!(s.session(&id)["name"], "build");
-    let ls = Command::new(BIN)
-        .args(["ls", "--url", &url])
-        .output()
-        .unwrap();
+    let ls = Spawn::new(BIN).args(["ls", "--url", &url]).output();
     let listing = String::from_utf8_lossy(&ls.stdout);
     assert!(
         listing.contains(&id) && listing.contains("build"),
         "{listing}"
     );
     // A refusal from the service is one line and a failure status.
-    let bad = Command::new(BIN)
+    let bad = Spawn::new(BIN)
         .args(["new", "--cwd", "/no/such/dir", "--url", &url])
-        .output()
-        .unwrap();
+        .output();
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("400") && err.contains("/no/such/dir"), "{err}");

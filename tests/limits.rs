@@ -8,9 +8,9 @@ mod server;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::spawn::Spawn;
 use common::{TIMEOUT, TempDir};
 use serde_json::json;
 use server::{BIN, Client, Server, exchange, http, random_bytes, seq, upgrade_head, ws_connect};
@@ -177,20 +177,16 @@ async fn a_second_client_over_max_clients_gets_429() {
 #[test]
 fn no_auth_on_a_public_address_is_refused_with_status_2() {
     let dir = TempDir::new("noauth");
-    let out = Command::new(BIN)
+    let out = Spawn::new(BIN)
         .args([
             "serve",
             "--no-auth",
             "--listen",
             "0.0.0.0:0",
             "--allow-root",
-            "--db",
         ])
-        .arg(dir.db())
-        .env_clear()
-        .env("HOME", "/root")
-        .output()
-        .expect("run lanterm");
+        .db(&dir.db())
+        .output();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");

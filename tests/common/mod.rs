@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: temporary directories, an engine on a temporary
-//! database, and readers that wait for output or events with a deadline (never a bare sleep).
+//! database, readers that wait for output or events with a deadline (never a bare sleep), and
+//! the one way to start the real binary (`spawn.rs`).
 #![allow(dead_code)]
+
+pub mod spawn;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
