@@ -8,6 +8,7 @@ mod server;
 
 use std::sync::Arc;
 
+use common::TIMEOUT;
 use common::spawn::Spawn;
 use lanterm::pty::{Pty, SpawnSpec};
 use serde_json::json;
@@ -110,14 +111,8 @@ async fn attach_types_resizes_detaches_and_replays() {
     pty.resize(100, 30).unwrap();
     // The client sends the new size on SIGWINCH; typing must not race it (a person's keys come
     // long after the window settles), so wait until the session has it.
-    let deadline = std::time::Instant::now() + common::TIMEOUT;
-    while s.session(&id)["cols"] != json!(100) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the resize never reached the session"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let cols = async || s.session(&id)["cols"].clone();
+    common::poll_until_async(TIMEOUT, "the resize at the session", cols, |c| *c == 100).await;
     pty.write_all(b"stty size\r").await.unwrap();
     read_until(&pty, &mut seen, |t| t.contains("30 100")).await;
     // Ctrl-\ twice detaches; the session goes on.

@@ -7,7 +7,6 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 use lanterm::record::Status;
@@ -91,18 +90,12 @@ fn kill_mid_batch_leaves_a_consistent_prefix() {
             .spawn()
             .unwrap();
         // Wait until a few batches are committed, then kill while it keeps writing.
-        let deadline = Instant::now() + TIMEOUT;
         let want = 64 * 1024 * (round + 1);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "the child never stored {want} bytes"
-            );
-            if stored_output(&db).is_some_and(|(out, _)| out.len() >= want) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5)); // polling a file another process writes
-        }
+        // A file another process writes: polled.
+        let stored = || stored_output(&db).map_or(0, |(out, _)| out.len());
+        poll_until(TIMEOUT, &format!("{want} bytes stored"), stored, |n| {
+            *n >= want
+        });
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::Signal::SIGKILL,

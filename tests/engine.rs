@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use lanterm::error::Code;
 use lanterm::event::Event;
@@ -61,12 +59,21 @@ async fn exit_codes_and_signals_are_recorded() {
         assert!(end.ended_at.is_some(), "{cmd}");
     }
     // A stop request makes it `stopped`, whatever the signal did.
+    let mut events = m.subscribe();
     let info = m.create(command("sleep 100")).await.unwrap();
     m.stop(info.id.as_str(), None).unwrap();
     let end = wait_exit(&m, info.id.as_str()).await;
     assert_eq!(end.status, Status::Stopped);
     assert_eq!(end.exit_signal.as_deref(), Some("HUP"));
-    // What ended is on disk too: a new engine on the same file sees the same records.
+    // What ended is on disk too: a new engine on the same file sees the same records. The
+    // final record is queued for the store by the time the exit is announced (a moment after
+    // the session shows as ended); a flush then commits it.
+    next_event(
+        &mut events,
+        |e| matches!(e, Event::Exited(i) if i.id == info.id),
+    )
+    .await;
+    m.store().flush().await.unwrap();
     drop(m);
     let m2 = engine(&dir.db(), &[]);
     let list = m2.list(None);
@@ -167,16 +174,9 @@ async fn stop_kills_grandchildren_in_other_process_groups() {
     assert_eq!(end.status, Status::Stopped);
     assert_eq!(end.exit_signal.as_deref(), Some("KILL"));
     // The grandchild is gone (or a zombie waiting for init to reap it), soon after the grace.
-    let gone = tokio::time::timeout(TIMEOUT, async {
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            tick.tick().await;
-            if process_state(child).is_none_or(|(s, _)| s == 'Z') {
-                return;
-            }
-        }
-    });
-    gone.await.expect("the grandchild was killed");
+    let state = async || process_state(child);
+    let gone = |s: &Option<(char, i32)>| s.is_none_or(|(s, _)| s == 'Z');
+    poll_until_async(TIMEOUT, "the grandchild killed", state, gone).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,9 +360,10 @@ async fn session_limit_is_enforced_and_freed_on_exit() {
     assert_eq!(err.code, Code::LimitReached);
     m.stop(a.id.as_str(), None).unwrap();
     wait_exit(&m, a.id.as_str()).await;
-    m.create(command("sleep 100"))
-        .await
-        .expect("a slot is free again");
+    // The slot is given back just after the session shows as ended.
+    let create = async || m.create(command("sleep 100")).await.map(drop);
+    let created = poll_until_async(TIMEOUT, "a slot free again", create, Result::is_ok);
+    created.await.expect("a slot is free again");
     m.shutdown().await;
 }
 

@@ -12,7 +12,6 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use common::spawn::Spawn;
 use common::{TIMEOUT, TempDir};
@@ -214,15 +213,8 @@ fn a_client_that_never_handshakes_holds_a_connection_slot_until_the_header_timeo
     }
     // Its slot is free again (the permit goes back as its task ends, so allow a moment).
     let tls = trusting(&[&cert]);
-    let start = Instant::now();
-    loop {
-        let r = exchange_tls_health(&s, &tls);
-        if r == Some(200) {
-            break;
-        }
-        assert!(start.elapsed() < TIMEOUT, "the slot never came back");
-        std::thread::sleep(Duration::from_millis(20)); // the permit's return has no event
-    }
+    let health = || exchange_tls_health(&s, &tls);
+    common::poll_eq(TIMEOUT, "the slot back", health, Some(200));
 }
 
 /// `GET /api/health` over HTTPS; `None` when the connection was refused (a plain 503 in the
