@@ -7,20 +7,22 @@
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+#[path = "pipe.rs"]
+mod pipe;
+use pipe::Pipe;
+
 /// The default bound of every wait on the process: its ready line, its exit.
 pub const DEADLINE: Duration = Duration::from_secs(20);
-/// How much of the log (and of standard output) is kept; older lines are dropped beyond it.
-const KEEP: usize = 4 << 20;
-/// How long the log may stay open after the process exited (a grandchild holding the pipe).
+/// How long its pipes may stay open after the process exited (a grandchild holding them).
 const LOG_END: Duration = Duration::from_secs(5);
 
 /// A command line to start; see [`Spawn::start`], [`Spawn::spawn`] and [`Spawn::output`].
@@ -109,20 +111,12 @@ impl Spawn {
                 let _ = pipe.write_all(&bytes); // dropped after: end of file
             });
         }
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        if let Some(mut pipe) = child.stdout.take() {
+        let stdout = Arc::new(Pipe::default());
+        if let Some(pipe) = child.stdout.take() {
             let sink = stdout.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16 * 1024];
-                while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                    let mut out = lock(&sink);
-                    if out.len() < KEEP {
-                        out.extend_from_slice(&buf[..n]);
-                    }
-                }
-            });
+            std::thread::spawn(move || sink.drain(pipe));
         }
-        let log = Arc::new(Log::default());
+        let log = Arc::new(Pipe::default());
         if let Some(pipe) = child.stderr.take() {
             let sink = log.clone();
             std::thread::spawn(move || sink.drain(pipe));
@@ -164,8 +158,8 @@ pub struct Running {
     child: Option<Child>,
     pid: Pid,
     shown: String,
-    log: Arc<Log>,
-    stdout: Arc<Mutex<Vec<u8>>>,
+    log: Arc<Pipe>,
+    stdout: Arc<Pipe>,
     deadline: Duration,
     status: Option<ExitStatus>,
     /// The first TCP address of the ready line (`127.0.0.1:PORT`, `[::1]:PORT`), once
@@ -184,7 +178,7 @@ impl Running {
         kill(self.pid, signal).unwrap_or_else(|e| panic!("signal {signal} to {}: {e}", self.shown));
     }
 
-    /// Everything logged so far (the last [`KEEP`] bytes of it).
+    /// Everything logged so far (the last [`pipe::KEEP`] bytes of it).
     pub fn log(&self) -> String {
         self.log.lock().text.clone()
     }
@@ -196,9 +190,9 @@ impl Running {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
-    /// What the process wrote on standard output so far.
+    /// What the process wrote on standard output so far (as text).
     pub fn stdout(&self) -> Vec<u8> {
-        lock(&self.stdout).clone()
+        self.stdout.lock().text.clone().into_bytes()
     }
 
     /// Waits until the log holds `needle` at least `count` times; fails after the deadline,
@@ -252,7 +246,7 @@ impl Running {
         {
             self.child = None;
             self.status = Some(status);
-            self.log.wait_end(LOG_END);
+            self.wait_pipes();
         }
         self.status
     }
@@ -300,13 +294,21 @@ impl Running {
         }
     }
 
+    /// Once the process has exited: waits (at most [`LOG_END`]) until everything it wrote on
+    /// its standard output and error has been read.
+    fn wait_pipes(&self) {
+        let deadline = Instant::now() + LOG_END;
+        self.log.wait_end(deadline);
+        self.stdout.wait_end(deadline);
+    }
+
     /// SIGKILL and reap.
     fn kill(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("a child to kill");
         let _ = child.kill();
         let status = child.wait().expect("reap the killed process");
         self.status = Some(status);
-        self.log.wait_end(LOG_END);
+        self.wait_pipes();
         status
     }
 }
@@ -317,74 +319,6 @@ impl Drop for Running {
             let _ = self.stop();
         }
     }
-}
-
-/// A process's log as it grows, and whether it has ended (the pipe closed).
-#[derive(Default)]
-struct Log {
-    state: Mutex<LogState>,
-    grew: Condvar,
-}
-
-#[derive(Default)]
-struct LogState {
-    text: String,
-    ended: bool,
-}
-
-impl Log {
-    fn lock(&self) -> MutexGuard<'_, LogState> {
-        lock(&self.state)
-    }
-
-    fn wait<'a>(
-        &self,
-        guard: MutexGuard<'a, LogState>,
-        left: Duration,
-    ) -> MutexGuard<'a, LogState> {
-        match self.grew.wait_timeout(guard, left) {
-            Ok((guard, _)) => guard,
-            Err(poisoned) => poisoned.into_inner().0,
-        }
-    }
-
-    /// Reads whole lines from the pipe until it closes.
-    fn drain(&self, pipe: ChildStderr) {
-        let mut reader = BufReader::new(pipe);
-        let mut line = Vec::new();
-        while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-            let mut log = self.lock();
-            log.text.push_str(&String::from_utf8_lossy(&line));
-            if log.text.len() > KEEP {
-                // Whole lines only: the cut is just after a newline.
-                let from = log.text.len() - KEEP / 2;
-                let newline = log.text.as_bytes()[from..].iter().position(|&b| b == b'\n');
-                log.text.drain(..newline.map_or(0, |i| from + i + 1));
-            }
-            drop(log);
-            self.grew.notify_all();
-            line.clear();
-        }
-        self.lock().ended = true;
-        self.grew.notify_all();
-    }
-
-    /// Waits (at most `limit`) until the pipe has closed: everything logged has been read.
-    fn wait_end(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        let mut log = self.lock();
-        while !log.ended {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            log = self.wait(log, left);
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The first TCP address of the first `... ready on A, B: database ...` line of `log`
