@@ -46,6 +46,16 @@ fn crash_child() {
     });
 }
 
+/// How many sessions the file holds (0 if it cannot be read yet).
+fn sessions(db: &std::path::Path) -> usize {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else {
+        return 0;
+    };
+    conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get::<_, i64>(0))
+        .map_or(0, |n| n as usize)
+}
+
 /// The newest session's stored output.
 fn stored_output(db: &std::path::Path) -> Option<(Vec<u8>, i64)> {
     let conn =
@@ -89,12 +99,19 @@ fn kill_mid_batch_leaves_a_consistent_prefix() {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        // Wait until a few batches are committed, then kill while it keeps writing.
+        // Wait until a few batches of this round's session are committed, then kill while it
+        // keeps writing. A file another process writes: polled. (Until the child has recorded
+        // its session, the newest one is the last round's, which may hold that much already.)
         let want = 64 * 1024 * (round + 1);
-        // A file another process writes: polled.
-        let stored = || stored_output(&db).map_or(0, |(out, _)| out.len());
-        poll_until(TIMEOUT, &format!("{want} bytes stored"), stored, |n| {
-            *n >= want
+        let stored = || {
+            (
+                sessions(&db),
+                stored_output(&db).map_or(0, |(out, _)| out.len()),
+            )
+        };
+        let what = format!("session {} with {want} bytes stored", round + 1);
+        poll_until(TIMEOUT, &what, stored, |&(n, len)| {
+            n == round + 1 && len >= want
         });
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(child.id() as i32),
