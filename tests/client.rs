@@ -6,9 +6,10 @@ mod common;
 #[path = "common/server.rs"]
 mod server;
 
-use std::process::Command;
 use std::sync::Arc;
 
+use common::TIMEOUT;
+use common::spawn::Spawn;
 use lanterm::pty::{Pty, SpawnSpec};
 use serde_json::json;
 use server::{BIN, Server};
@@ -62,12 +63,11 @@ fn count(hay: &str, needle: &str) -> usize {
 async fn ls_and_new_work_from_a_script() {
     let s = Server::start(&[]);
     let url = format!("http://{}", s.addr);
-    let out = Command::new(BIN)
+    let out = Spawn::new(BIN)
         .args([
             "new", "--name", "build", "--url", &url, "--", "echo", "made",
         ])
-        .output()
-        .unwrap();
+        .output();
     assert!(
         out.status.success(),
         "{}",
@@ -75,20 +75,16 @@ async fn ls_and_new_work_from_a_script() {
     );
     let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert_eq!(s.session(&id)["name"], "build");
-    let ls = Command::new(BIN)
-        .args(["ls", "--url", &url])
-        .output()
-        .unwrap();
+    let ls = Spawn::new(BIN).args(["ls", "--url", &url]).output();
     let listing = String::from_utf8_lossy(&ls.stdout);
     assert!(
         listing.contains(&id) && listing.contains("build"),
         "{listing}"
     );
     // A refusal from the service is one line and a failure status.
-    let bad = Command::new(BIN)
+    let bad = Spawn::new(BIN)
         .args(["new", "--cwd", "/no/such/dir", "--url", &url])
-        .output()
-        .unwrap();
+        .output();
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("400") && err.contains("/no/such/dir"), "{err}");
@@ -96,14 +92,12 @@ async fn ls_and_new_work_from_a_script() {
 
 /// `lanterm ARGS` with `LANTERM_TOKEN` set to `token` (or unset), nothing else of ours.
 fn client(args: &[&str], token: Option<&str>) -> std::process::Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("LANTERM_TOKEN")
-        .env_remove("LANTERM_URL");
-    if let Some(t) = token {
-        cmd.env("LANTERM_TOKEN", t);
+    let spawn = Spawn::new(BIN).args(args);
+    match token {
+        Some(t) => spawn.env("LANTERM_TOKEN", t),
+        None => spawn,
     }
-    cmd.output().expect("run lanterm")
+    .output()
 }
 
 #[test]
@@ -191,14 +185,8 @@ async fn attach_types_resizes_detaches_and_replays() {
     pty.resize(100, 30).unwrap();
     // The client sends the new size on SIGWINCH; typing must not race it (a person's keys come
     // long after the window settles), so wait until the session has it.
-    let deadline = std::time::Instant::now() + common::TIMEOUT;
-    while s.session(&id)["cols"] != json!(100) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the resize never reached the session"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let cols = async || s.session(&id)["cols"].clone();
+    common::poll_until_async(TIMEOUT, "the resize at the session", cols, |c| *c == 100).await;
     pty.write_all(b"stty size\r").await.unwrap();
     read_until(&pty, &mut seen, |t| t.contains("30 100")).await;
     // Ctrl-\ twice detaches; the session goes on.

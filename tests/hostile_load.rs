@@ -42,11 +42,7 @@ fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
 /// `GET /api/health` on a new connection until it is 200 (nothing announces that the server
 /// has seen other connections close).
 fn health_eventually(s: &Server) {
-    let deadline = Instant::now() + TIMEOUT;
-    while s.get("/api/health").status != 200 {
-        assert!(Instant::now() < deadline, "health never came back");
-        std::thread::sleep(Duration::from_millis(20)); // no event to wait for
-    }
+    common::poll_eq(TIMEOUT, "health back", || s.get("/api/health").status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,10 +12,9 @@ mod tlsclient;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use common::spawn::Spawn;
 use common::{TIMEOUT, TempDir};
 use nix::sys::signal::{Signal, kill};
 use rustls::pki_types::CertificateDer;
@@ -80,18 +79,8 @@ async fn attach_tls(s: &Server, tls: &Arc<ClientConfig>, id: &str) -> Client {
 
 /// Waits until the server's log contains `needle` (a log line is the only sign of a reload).
 fn wait_log(s: &Server, needle: &str) -> String {
-    let start = Instant::now();
-    loop {
-        let log = s.log();
-        if log.contains(needle) {
-            return log;
-        }
-        assert!(
-            start.elapsed() < TIMEOUT,
-            "no {needle:?} in the log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20)); // the log pipe has no event to wait on
-    }
+    s.wait_log(needle, 1);
+    s.log()
 }
 
 #[test]
@@ -156,15 +145,8 @@ fn a_client_that_never_handshakes_holds_a_connection_slot_until_the_header_timeo
     }
     // Its slot is free again (the permit goes back as its task ends, so allow a moment).
     let tls = trusting(&[&cert]);
-    let start = Instant::now();
-    loop {
-        let r = exchange_tls_health(&s, &tls);
-        if r == Some(200) {
-            break;
-        }
-        assert!(start.elapsed() < TIMEOUT, "the slot never came back");
-        std::thread::sleep(Duration::from_millis(20)); // the permit's return has no event
-    }
+    let health = || exchange_tls_health(&s, &tls);
+    common::poll_eq(TIMEOUT, "the slot back", health, Some(200));
 }
 
 /// `GET /api/health` over HTTPS; `None` when the connection was refused (a plain 503 in the
@@ -236,46 +218,18 @@ fn without_tls_sighup_reloads_nothing_and_the_service_goes_on() {
 /// its log.
 fn refused_start(cert: &Path, key: &Path) -> (Option<i32>, String) {
     let db = TempDir::new("tls-refused");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-auth",
-            "--allow-root",
-        ])
-        .arg("--db")
-        .arg(db.db())
+    let out = Spawn::serve(BIN)
+        .args(["--no-auth", "--allow-root"])
+        .db(&db.db())
         .arg("--tls-cert")
         .arg(cert)
         .arg("--tls-key")
         .arg(key)
-        .env_clear()
-        .env("HOME", "/root")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            panic!("lanterm serve started with {cert:?} and {key:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10)); // another process's exit: no event
-    };
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    (status.code(), log)
+        .output();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
