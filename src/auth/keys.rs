@@ -82,8 +82,11 @@ impl Keys {
                  ORDER BY created_at DESC, hash LIMIT -1 OFFSET ?1)",
                 [keep],
             )?;
+            // `created_at` orders logins for the push-out above: kept strictly increasing, so
+            // two logins within one second cannot swap places (the older one goes first).
             tx.execute(
-                "INSERT INTO tokens (hash, created_at, expires_at, address) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO tokens (hash, created_at, expires_at, address) VALUES (?1,
+                 MAX(?2, COALESCE((SELECT MAX(created_at) FROM tokens), 0) + 1), ?3, ?4)",
                 params![&hash[..], now.0, expires.0, address],
             )?;
             tx.commit()?;
@@ -121,6 +124,23 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logins_within_one_second_are_pushed_out_oldest_first() {
+        let dir = std::env::temp_dir().join(format!("lanterm-keys-same-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let keys = Keys::open(&dir.join("k.db")).unwrap();
+        // The oldest login has the lowest hash: a tie broken by hash would push out the second.
+        let hashes = [[1u8; 32], [9u8; 32], [5u8; 32]];
+        for h in &hashes {
+            keys.add_token(h, Timestamp(100), Timestamp(1000), "127.0.0.1", 2)
+                .unwrap();
+        }
+        assert!(!keys.token_valid(&hashes[0], Timestamp(200)).unwrap());
+        assert!(keys.token_valid(&hashes[1], Timestamp(200)).unwrap());
+        assert!(keys.token_valid(&hashes[2], Timestamp(200)).unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn tokens_expire_are_capped_and_a_new_password_revokes_them_all() {
