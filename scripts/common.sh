@@ -62,6 +62,28 @@ need_zigbuild() {
     done
 }
 
+# 32-bit Raspberry Pi targets have no prebuilt standard library from rustup: scripts/dist builds
+# std from source for them (-Zbuild-std), which needs a nightly cargo and the std sources. A
+# pinned nightly, never plain `nightly`: the same compiler on every machine until someone moves
+# the date (cross/README.md says why a nightly and not RUSTC_BOOTSTRAP). About 80 MB, once.
+NIGHTLY_TOOLCHAIN=nightly-2026-05-20
+need_nightly() {
+    if ! rustup run "$NIGHTLY_TOOLCHAIN" rustc --version >/dev/null 2>&1 \
+        || ! rustup component list --installed --toolchain "$NIGHTLY_TOOLCHAIN" 2>/dev/null | grep -q '^rust-src'; then
+        step "installing the Rust toolchain $NIGHTLY_TOOLCHAIN with rust-src (for std built from source)"
+        rustup toolchain install "$NIGHTLY_TOOLCHAIN" --profile minimal --component rust-src
+    fi
+    # rustc still tells the linker to search the target's rust-std directory, which does not
+    # exist: an empty one spares a linker warning ("unable to open library directory") per build.
+    local sysroot
+    sysroot=$(rustup run "$NIGHTLY_TOOLCHAIN" rustc --print sysroot)
+    for target in "$@"; do mkdir -p "$sysroot/lib/rustlib/$target/lib"; done
+}
+
+# The size budget of a shipped binary (UI and TLS included): 4 MiB. scripts/dist and
+# scripts/check-deb fail above it.
+MAX_BYTES=${LANTERM_DIST_MAX_BYTES:-4194304}
+
 # cargo-deb (crates.io), which makes the Debian packages; compiled once by cargo install
 # (a few minutes), pinned.
 CARGO_DEB_VERSION=3.8.0

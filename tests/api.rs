@@ -172,7 +172,17 @@ fn the_session_limit_answers_429_until_a_session_ends() {
     let r = s.send("POST", &format!("/api/sessions/{first}/stop"), None);
     assert_eq!(r.status, 202);
     s.wait_exit(&first);
-    s.run("true");
+    // The slot is given back just after the session shows as ended.
+    let create = || {
+        s.send(
+            "POST",
+            "/api/sessions",
+            Some(json!({"command": "true", "cwd": "/"})),
+        )
+    };
+    common::poll_until(common::TIMEOUT, "a slot free again", create, |r| {
+        r.status == 201
+    });
 }
 
 #[test]

@@ -40,12 +40,14 @@ fn cookie_of(r: &Resp) -> String {
     c.split(';').next().unwrap().to_string()
 }
 
-/// The setup link's token from the log of a server started with no password.
+/// The setup link's token from the log of a server started with no password (in the link's
+/// fragment, `/#setup=TOKEN`).
 fn setup_token(s: &Server) -> String {
     let log = s.log();
     let at = log
-        .find("?setup=")
-        .unwrap_or_else(|| panic!("no setup link in: {log}"));
+        .find("/#setup=")
+        .unwrap_or_else(|| panic!("no setup link in: {log}"))
+        + 1;
     log[at + 7..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
@@ -90,6 +92,16 @@ fn without_credentials_only_health_login_and_the_page_answer() {
         let r = post_or(&s.addr, method, path);
         assert_eq!(r.error_code(401), "unauthorized", "{method} {path}");
     }
+    // The message says what to do, as one readable sentence (no run of spaces in it).
+    let message = post_or(&s.addr, "GET", "/api/sessions").json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("send the token as \"Authorization: Bearer <token>\"")
+            && !message.contains("  "),
+        "{message:?}"
+    );
     let attach = format!("/api/sessions/{a}/attach");
     exchange(&s.addr, &upgrade_head(&s.addr, &attach, ""), b"").assert_error(401, "unauthorized");
     // Junk credentials are no better than none.
@@ -106,18 +118,16 @@ fn without_credentials_only_health_login_and_the_page_answer() {
         b"",
     )
     .assert_error(401, "unauthorized");
-    // No password yet: a login says how to set one.
+    // No password yet: a login is answered as a wrong password, telling nobody that none is set.
     let r = post(
         &s.addr,
         "/api/login",
         &[],
         &json!({"password": "anything at all"}),
     );
-    assert!(
-        r.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("lanterm passwd")
+    assert_eq!(
+        r.json(),
+        json!({"error": {"code": "unauthorized", "message": "wrong password"}})
     );
 }
 
@@ -277,7 +287,7 @@ fn passwd_sets_the_password_and_revokes_every_login_at_once() {
     let s = Server::start_logged_in(&[]);
     assert_eq!(s.get("/api/sessions").status, 200);
     assert!(
-        !s.log().contains("?setup="),
+        !s.log().contains("setup="),
         "a password was set: no setup link"
     );
     let out = passwd(&s.dir.db(), "short");

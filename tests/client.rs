@@ -6,9 +6,10 @@ mod common;
 #[path = "common/server.rs"]
 mod server;
 
-use std::process::Command;
 use std::sync::Arc;
 
+use common::TIMEOUT;
+use common::spawn::Spawn;
 use lanterm::engine::pty::{Pty, SpawnSpec};
 use serde_json::json;
 use server::{BIN, Server};
@@ -62,12 +63,11 @@ fn count(hay: &str, needle: &str) -> usize {
 async fn ls_and_new_work_from_a_script() {
     let s = Server::start(&[]);
     let url = format!("http://{}", s.addr);
-    let out = Command::new(BIN)
+    let out = Spawn::new(BIN)
         .args([
             "new", "--name", "build", "--url", &url, "--", "echo", "made",
         ])
-        .output()
-        .unwrap();
+        .output();
     assert!(
         out.status.success(),
         "{}",
@@ -75,23 +75,93 @@ async fn ls_and_new_work_from_a_script() {
     );
     let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert_eq!(s.session(&id)["name"], "build");
-    let ls = Command::new(BIN)
-        .args(["ls", "--url", &url])
-        .output()
-        .unwrap();
+    let ls = Spawn::new(BIN).args(["ls", "--url", &url]).output();
     let listing = String::from_utf8_lossy(&ls.stdout);
     assert!(
         listing.contains(&id) && listing.contains("build"),
         "{listing}"
     );
     // A refusal from the service is one line and a failure status.
-    let bad = Command::new(BIN)
+    let bad = Spawn::new(BIN)
         .args(["new", "--cwd", "/no/such/dir", "--url", &url])
-        .output()
-        .unwrap();
+        .output();
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("400") && err.contains("/no/such/dir"), "{err}");
+}
+
+/// `lanterm ARGS` with `LANTERM_TOKEN` set to `token` (or unset), nothing else of ours.
+fn client(args: &[&str], token: Option<&str>) -> std::process::Output {
+    let spawn = Spawn::new(BIN).args(args);
+    match token {
+        Some(t) => spawn.env("LANTERM_TOKEN", t),
+        None => spawn,
+    }
+    .output()
+}
+
+#[test]
+fn the_token_comes_from_a_file_or_the_environment_not_only_the_command_line() {
+    let s = Server::start_logged_in(&[]);
+    let token = s.token.clone().unwrap();
+    let url = format!("http://{}", s.addr);
+    let sid = s.run("sleep 60");
+    let file = s.dir.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let path = file.display().to_string();
+    let listed = |out: &std::process::Output| {
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&sid)
+    };
+    // From the file (its line ending ignored), and from the environment.
+    let out = client(&["ls", "--url", &url, "--token-file", &path], None);
+    assert!(listed(&out), "{out:?}");
+    let out = client(&["ls", "--url", &url], Some(&token));
+    assert!(listed(&out), "{out:?}");
+    // The file wins over the environment, and without either the service says 401.
+    let out = client(&["ls", "--url", &url, "--token-file", &path], Some("stale"));
+    assert!(listed(&out), "{out:?}");
+    let out = client(&["ls", "--url", &url], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{out:?}"
+    );
+    // A file that is missing, unreadable or empty is a clear one-line error, exit 2, and the
+    // service is not asked.
+    let empty = s.dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let missing = s.dir.path().join("missing").display().to_string();
+    let unreadable = s.dir.path().display().to_string(); // a directory
+    for (bad, says) in [
+        (missing.as_str(), "No such file"),
+        (unreadable.as_str(), "Is a directory"),
+        (&empty.display().to_string(), "holds no token"),
+    ] {
+        let out = client(&["new", "--url", &url, "--token-file", bad], None);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with(&format!("lanterm: --token-file {bad}: ")) && err.contains(says),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let out = client(&["ls", "--token", &token, "--token-file", &path], None);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        s.get("/api/sessions").json()["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // --help says where the token should come from.
+    let help = String::from_utf8_lossy(&client(&["ls", "--help"], None).stdout).into_owned();
+    assert!(
+        help.contains("--token-file PATH") && help.contains("$LANTERM_TOKEN"),
+        "{help}"
+    );
+    assert!(help.contains("/proc/PID/cmdline"), "{help}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,14 +185,8 @@ async fn attach_types_resizes_detaches_and_replays() {
     pty.resize(100, 30).unwrap();
     // The client sends the new size on SIGWINCH; typing must not race it (a person's keys come
     // long after the window settles), so wait until the session has it.
-    let deadline = std::time::Instant::now() + common::TIMEOUT;
-    while s.session(&id)["cols"] != json!(100) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the resize never reached the session"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let cols = async || s.session(&id)["cols"].clone();
+    common::poll_until_async(TIMEOUT, "the resize at the session", cols, |c| *c == 100).await;
     pty.write_all(b"stty size\r").await.unwrap();
     read_until(&pty, &mut seen, |t| t.contains("30 100")).await;
     // Ctrl-\ twice detaches; the session goes on.

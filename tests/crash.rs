@@ -7,7 +7,6 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 use lanterm::model::record::Status;
@@ -45,6 +44,16 @@ fn crash_child() {
         println!("child: started");
         std::future::pending::<()>().await;
     });
+}
+
+/// How many sessions the file holds (0 if it cannot be read yet).
+fn sessions(db: &std::path::Path) -> usize {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else {
+        return 0;
+    };
+    conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get::<_, i64>(0))
+        .map_or(0, |n| n as usize)
 }
 
 /// The newest session's stored output.
@@ -90,19 +99,20 @@ fn kill_mid_batch_leaves_a_consistent_prefix() {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        // Wait until a few batches are committed, then kill while it keeps writing.
-        let deadline = Instant::now() + TIMEOUT;
+        // Wait until a few batches of this round's session are committed, then kill while it
+        // keeps writing. A file another process writes: polled. (Until the child has recorded
+        // its session, the newest one is the last round's, which may hold that much already.)
         let want = 64 * 1024 * (round + 1);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "the child never stored {want} bytes"
-            );
-            if stored_output(&db).is_some_and(|(out, _)| out.len() >= want) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5)); // polling a file another process writes
-        }
+        let stored = || {
+            (
+                sessions(&db),
+                stored_output(&db).map_or(0, |(out, _)| out.len()),
+            )
+        };
+        let what = format!("session {} with {want} bytes stored", round + 1);
+        poll_until(TIMEOUT, &what, stored, |&(n, len)| {
+            n == round + 1 && len >= want
+        });
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::Signal::SIGKILL,

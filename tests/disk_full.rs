@@ -8,7 +8,6 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 
@@ -43,18 +42,9 @@ fn fill(path: &Path) -> u64 {
 }
 
 async fn wait_health(m: &lanterm::engine::Manager, ok: bool) -> lanterm::store::Health {
-    tokio::time::timeout(TIMEOUT, async {
-        loop {
-            let h = m.health();
-            if h.ok == ok {
-                return h;
-            }
-            // The store has no event for this yet; a short poll with a deadline.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("store health never became ok={ok}"))
+    // The store has no event for this yet: polled with a deadline.
+    let what = format!("store health ok={ok}");
+    poll_until_async(TIMEOUT, &what, async || m.health(), |h| h.ok == ok).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,12 +22,8 @@ const SESSIONS: usize = 4;
 const DRAIN_WINDOW: Duration = Duration::from_millis(500);
 
 /// Waits, at most [`TIMEOUT`], until `done` says so.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {TIMEOUT:?}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    common::poll_until(TIMEOUT, what, done, |d| *d);
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{TIMEOUT, TempDir, command, engine, read_all, wait_exit};
+use common::{TIMEOUT, TempDir, command, engine, poll_until_async, read_all, wait_exit};
 use lanterm::engine::Manager;
 use rusqlite::Connection;
 
@@ -265,12 +265,8 @@ async fn retention_deletes_sessions_that_ended_long_ago_with_their_output() {
     // With the default (30 days) the service sweeps at start by itself.
     age(dir.db().as_path(), &ids[1], 45);
     let m = engine(&dir.db(), &[]);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let mut events = m.subscribe();
-    while m.get(&ids[1]).is_ok() {
-        assert!(tokio::time::Instant::now() < deadline, "not swept at start");
-        let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
-    }
+    let present = async || m.get(&ids[1]).is_ok();
+    poll_until_async(TIMEOUT, "swept at start", present, |p| !p).await;
     assert!(m.get(&ids[2]).is_ok(), "a session that just ended stays");
     m.shutdown().await;
 }
@@ -297,14 +293,10 @@ async fn a_manager_that_shut_down_lets_go_of_its_database() {
         assert!(open_on(&dir.db()) > 0);
         m.shutdown().await;
         drop(m);
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        while open_on(&dir.db()) > 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{} descriptors still open on the database",
-                open_on(&dir.db())
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let open = async || open_on(&dir.db());
+        poll_until_async(TIMEOUT, "no descriptor open on the database", open, |n| {
+            *n == 0
+        })
+        .await;
     }
 }

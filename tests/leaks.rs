@@ -61,14 +61,14 @@ async fn two_hundred_sessions_leak_no_fd_and_leave_no_zombie() {
     m.store().flush().await.unwrap();
     // Threads open files for a moment (the store reads /proc/thread-self/io after a commit), so
     // a leak is a descriptor that stays: wait for the set to settle back, with a deadline.
-    let settled = tokio::time::timeout(TIMEOUT, async {
-        while open_fds() != fds_before {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    });
-    if settled.await.is_err() {
-        assert_eq!(open_fds(), fds_before, "descriptors leaked");
-    }
+    let what = format!("descriptors back to {fds_before:?} (else leaked)");
+    poll_until_async(
+        TIMEOUT,
+        &what,
+        async || open_fds(),
+        |fds| *fds == fds_before,
+    )
+    .await;
     assert_eq!(zombie_children(), Vec::<i32>::new(), "zombies left");
     assert_eq!(m.list(None).len(), 1 + 200 - 50);
 }

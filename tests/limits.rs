@@ -8,10 +8,10 @@ mod server;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TIMEOUT, TempDir};
+use common::spawn::Spawn;
+use common::{TIMEOUT, TempDir, poll_until, poll_until_async};
 use serde_json::json;
 use server::{BIN, Client, Server, exchange, http, random_bytes, seq, upgrade_head, ws_connect};
 use tokio_tungstenite::tungstenite;
@@ -131,22 +131,15 @@ fn connections_over_max_connections_get_503_until_others_close() {
     }
     drop(held);
     // Nothing announces that the server has seen them close: ask until it answers.
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
+    let health = || {
         let mut stream = TcpStream::connect(&s.addr).unwrap();
         let _ =
             stream.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        let (raw, _) = read_to_close(&mut stream, TIMEOUT);
-        if raw.starts_with(b"HTTP/1.1 200") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{:?}",
-            String::from_utf8_lossy(&raw)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        String::from_utf8_lossy(&read_to_close(&mut stream, TIMEOUT).0).into_owned()
+    };
+    poll_until(TIMEOUT, "a connection slot back", health, |r| {
+        r.starts_with("HTTP/1.1 200")
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,30 +160,28 @@ async fn a_second_client_over_max_clients_gets_429() {
     Client::attach(&s.addr, &other, "").await;
     drop(first);
     // The slot comes back once the server has seen the client go (no event says so).
-    let deadline = Instant::now() + TIMEOUT;
-    while ws_connect(&s.addr, &path).await.is_err() {
-        assert!(Instant::now() < deadline, "the client slot never came back");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let again = async || {
+        ws_connect(&s.addr, &path)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    let _ = poll_until_async(TIMEOUT, "the client slot back", again, Result::is_ok).await;
 }
 
 #[test]
 fn no_auth_on_a_public_address_is_refused_with_status_2() {
     let dir = TempDir::new("noauth");
-    let out = Command::new(BIN)
+    let out = Spawn::new(BIN)
         .args([
             "serve",
             "--no-auth",
             "--listen",
             "0.0.0.0:0",
             "--allow-root",
-            "--db",
         ])
-        .arg(dir.db())
-        .env_clear()
-        .env("HOME", "/root")
-        .output()
-        .expect("run lanterm");
+        .db(&dir.db())
+        .output();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");

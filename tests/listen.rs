@@ -8,9 +8,9 @@ mod server;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
 
 use common::TempDir;
+use common::spawn::Spawn;
 use server::{BIN, Server, exchange, http};
 
 /// One `GET path` over a unix socket; the status line.
@@ -75,16 +75,11 @@ fn a_file_that_is_not_a_socket_is_never_replaced() {
     let dir = TempDir::new("listen-file");
     let path = dir.path().join("precious.txt");
     std::fs::write(&path, "keep me").unwrap();
-    let out = Command::new(BIN)
+    let out = Spawn::new(BIN)
         .args(["serve", "--no-auth", "--listen"])
         .arg(format!("unix:{}", path.display()))
-        .arg("--db")
-        .arg(dir.db())
-        .env_clear()
-        .env("HOME", "/root")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .db(&dir.db())
+        .output();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a socket"), "{err}");
@@ -100,18 +95,8 @@ fn event_streams_are_limited() {
     second.assert_error(429, "limit_reached");
     drop(first);
     // The stream's permit comes back once the server notices the client went away.
-    let deadline = std::time::Instant::now() + common::TIMEOUT;
-    loop {
-        let again = server::Events::open(&s.addr);
-        if again.status == 200 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the stream slot never came back"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20)); // no event to wait for
-    }
+    let again = || server::Events::open(&s.addr).status;
+    common::poll_eq(common::TIMEOUT, "the stream slot back", again, 200);
 }
 
 #[test]

@@ -6,15 +6,13 @@ mod common;
 #[path = "common/server.rs"]
 mod server;
 
-use std::fs::File;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
+use common::spawn::{Running, Spawn};
 use common::{TIMEOUT, TempDir};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::json;
 use server::{BIN, http};
 
@@ -52,28 +50,14 @@ impl Systemd {
     }
 }
 
-/// `lanterm serve` under "systemd": `NOTIFY_SOCKET` and `WATCHDOG_USEC` set, log in a file.
-fn serve(dir: &TempDir, notify_socket: &str, watchdog_usec: &str) -> Child {
-    let log = File::create(dir.path().join("log")).unwrap();
-    Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-auth",
-            "--allow-root",
-        ])
-        .arg("--db")
-        .arg(dir.db())
-        .env_clear()
-        .env("HOME", "/root")
+/// `lanterm serve` under "systemd": `NOTIFY_SOCKET` and `WATCHDOG_USEC` set.
+fn serve(dir: &TempDir, notify_socket: &str, watchdog_usec: &str) -> Running {
+    Spawn::serve(BIN)
+        .args(["--no-auth", "--allow-root"])
+        .db(&dir.db())
         .env("NOTIFY_SOCKET", notify_socket)
         .env("WATCHDOG_USEC", watchdog_usec)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
         .spawn()
-        .expect("spawn lanterm serve")
 }
 
 /// The `127.0.0.1:PORT` of a `STATUS=serving on http://127.0.0.1:PORT: ...` line.
@@ -84,17 +68,6 @@ fn address(status: &str) -> String {
 
 fn status_of(datagram: &str) -> Option<&str> {
     datagram.lines().find_map(|l| l.strip_prefix("STATUS="))
-}
-
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "lanterm did not exit");
-        std::thread::sleep(std::time::Duration::from_millis(10)); // another process's exit
-    }
 }
 
 #[test]
@@ -132,10 +105,10 @@ fn ready_status_watchdog_and_stopping_reach_the_notify_socket() {
         status_of(d).is_some_and(|s| s.ends_with(": 0 sessions running"))
     });
 
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    child.signal(Signal::SIGTERM);
     let stopping = systemd.next_where("STOPPING=1", |d| d.lines().any(|l| l == "STOPPING=1"));
     assert!(status_of(&stopping).is_some_and(|s| s.starts_with("stopping")));
-    assert!(wait_exit(&mut child).success());
+    assert!(child.wait_exit().success());
     // The pings went to the same socket the whole time; nothing else arrived unasked.
     for d in &systemd.got {
         let first = d.lines().next().unwrap_or_default();
@@ -158,9 +131,9 @@ fn an_abstract_notify_socket_works_and_no_watchdog_means_no_pings() {
     let ready = systemd.next_where("READY=1", |d| d.lines().any(|l| l == "READY=1"));
     let addr = address(status_of(&ready).unwrap());
     assert_eq!(http(&addr, "GET", "/api/health", &[], b"").status, 200);
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    child.signal(Signal::SIGTERM);
     systemd.next_where("STOPPING=1", |d| d.lines().any(|l| l == "STOPPING=1"));
-    assert!(wait_exit(&mut child).success());
+    assert!(child.wait_exit().success());
     assert!(
         !systemd.got.iter().any(|d| d.contains("WATCHDOG=1")),
         "WATCHDOG_USEC=0 means no watchdog: {:?}",

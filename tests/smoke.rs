@@ -8,14 +8,10 @@ mod common;
 #[path = "common/server.rs"]
 mod server;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::TempDir;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use common::spawn::{Running, Spawn};
 use serde_json::json;
 use server::{Events, http};
 
@@ -36,21 +32,9 @@ fn under_test() -> Option<Vec<String>> {
     Some(argv)
 }
 
-fn command(argv: &[String]) -> Command {
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]).env_clear().env("HOME", "/root");
-    cmd
-}
-
-/// The `127.0.0.1:PORT` of the `... ready on http://127.0.0.1:PORT: ...` log line.
-fn ready_addr(line: &str) -> Option<String> {
-    let rest = &line[line.find("ready on http://")? + "ready on http://".len()..];
-    Some(rest[..rest.find(": ")?].to_owned())
-}
-
-/// Starts `serve` and waits for its ready line; the child, its address and its log so far.
-fn serve(argv: &[String], dir: &TempDir) -> (Child, String, Arc<Mutex<String>>) {
-    let mut child = command(argv)
+/// `serve` on a loopback port with a database in `dir`, once ready.
+fn serve(argv: &[String], dir: &TempDir) -> Running {
+    Spawn::argv(argv)
         .args([
             "serve",
             "--listen",
@@ -58,36 +42,10 @@ fn serve(argv: &[String], dir: &TempDir) -> (Child, String, Arc<Mutex<String>>) 
             "--no-auth",
             "--allow-root",
         ])
-        .args(["--flush-interval", "50ms", "--db"])
-        .arg(dir.db())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {argv:?}: {e}"));
-    let stderr = child.stderr.take().unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = log.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = ready_addr(&line)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(addr);
-            }
-            sink.lock().unwrap().push_str(&(line + "\n"));
-        }
-    });
-    match rx.recv_timeout(DEADLINE) {
-        Ok(addr) => (child, addr, log),
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{argv:?} serve not ready ({e}): {}", log.lock().unwrap());
-        }
-    }
+        .args(["--flush-interval", "50ms"])
+        .db(&dir.db())
+        .deadline(DEADLINE)
+        .start()
 }
 
 #[test]
@@ -100,7 +58,10 @@ fn release_binary_serves_runs_a_session_and_stops() {
         return;
     };
     let started = Instant::now();
-    let version = command(&argv).arg("--version").output().expect("--version");
+    let version = Spawn::argv(&argv)
+        .arg("--version")
+        .deadline(DEADLINE)
+        .output();
     let text = String::from_utf8_lossy(&version.stdout);
     assert!(version.status.success(), "{version:?}");
     assert_eq!(
@@ -109,7 +70,8 @@ fn release_binary_serves_runs_a_session_and_stops() {
     );
 
     let dir = TempDir::new("smoke");
-    let (mut child, addr, log) = serve(&argv, &dir);
+    let mut service = serve(&argv, &dir);
+    let addr = service.addr.clone();
     let health = http(&addr, "GET", "/api/health", &[], b"");
     assert_eq!(health.status, 200, "{}", health.text());
     assert_eq!(health.json()["status"], "ok");
@@ -139,19 +101,8 @@ fn release_binary_serves_runs_a_session_and_stops() {
     let text = out.text();
     assert!(text.contains("smoke 42\r\nLinux\r\n"), "output {text:?}");
 
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let sent = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if sent.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("no exit after SIGTERM: {}", log.lock().unwrap());
-        }
-        std::thread::sleep(Duration::from_millis(20)); // another process's exit: no event
-    };
-    assert!(status.success(), "{status:?}: {}", log.lock().unwrap());
-    assert!(log.lock().unwrap().contains("stopped cleanly"));
+    let (status, _) = service.stop();
+    assert!(status.success(), "{status:?}: {}", service.log());
+    assert!(service.log().contains("stopped cleanly"));
     eprintln!("smoke test of {argv:?} passed in {:?}", started.elapsed());
 }

@@ -6,58 +6,22 @@
 mod common;
 #[path = "common/server.rs"]
 mod server;
+#[path = "common/tlsclient.rs"]
+mod tlsclient;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use common::spawn::Spawn;
 use common::{TIMEOUT, TempDir};
 use nix::sys::signal::{Signal, kill};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use serde_json::{Value, json};
 use server::{BIN, Client, Resp, Server, exchange, http, parse_response, ws_over};
-
-/// A self-signed certificate for 127.0.0.1 and its key, as PEM files in `dir`.
-struct Cert {
-    cert: PathBuf,
-    key: PathBuf,
-    der: CertificateDer<'static>,
-}
-
-impl Cert {
-    fn new(dir: &Path, name: &str) -> Cert {
-        let (cert, key) = (
-            dir.join(format!("{name}.crt")),
-            dir.join(format!("{name}.key")),
-        );
-        let out = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-            .args(["-subj", &format!("/CN={name}")])
-            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .expect("run openssl (apt-get install openssl)");
-        assert!(out.status.success(), "openssl: {out:?}");
-        let der = CertificateDer::from_pem_file(&cert).expect("the new certificate");
-        Cert { cert, key, der }
-    }
-
-    /// Copies this certificate and key over `to`'s files.
-    fn install_as(&self, to: &Cert) {
-        std::fs::copy(&self.cert, &to.cert).unwrap();
-        std::fs::copy(&self.key, &to.key).unwrap();
-    }
-}
+use tlsclient::{Cert, https_raw, server_name, trusting};
 
 /// A server on HTTPS with `cert`, `--no-auth` and `extra`.
 fn start(cert: &Cert, extra: &[&str]) -> Server {
@@ -73,25 +37,6 @@ fn start(cert: &Cert, extra: &[&str]) -> Server {
     s
 }
 
-/// A client configuration that trusts these certificates and nothing else.
-fn trusting(certs: &[&Cert]) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for c in certs {
-        roots.add(c.der.clone()).expect("a usable root");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(config)
-}
-
-fn server_name() -> ServerName<'static> {
-    ServerName::try_from("127.0.0.1").unwrap()
-}
-
 /// One HTTPS request with a JSON body (`None`: none) on a fresh connection: the answer and the
 /// certificate the server presented.
 fn https(
@@ -102,26 +47,13 @@ fn https(
     body: Option<Value>,
 ) -> (Resp, CertificateDer<'static>) {
     let body = body.map(|v| v.to_string()).unwrap_or_default();
-    let tcp = TcpStream::connect(&s.addr).expect("connect");
-    tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let conn = ClientConnection::new(tls.clone(), server_name()).unwrap();
-    let mut stream = StreamOwned::new(conn, tcp);
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         s.addr,
         body.len()
     );
-    stream
-        .write_all(request.as_bytes())
-        .unwrap_or_else(|e| panic!("HTTPS {method} {path}: {e}"));
-    let mut raw = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut raw) {
-        // A close without TLS's close_notify is fine once the whole answer is here.
-        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
-    }
-    let presented = stream.conn.peer_certificates().expect("a certificate")[0].clone();
-    (parse_response(&raw), presented.into_owned())
+    https_raw(&s.addr, tls, request.as_bytes())
 }
 
 fn health(s: &Server, tls: &Arc<ClientConfig>) -> CertificateDer<'static> {
@@ -147,18 +79,8 @@ async fn attach_tls(s: &Server, tls: &Arc<ClientConfig>, id: &str) -> Client {
 
 /// Waits until the server's log contains `needle` (a log line is the only sign of a reload).
 fn wait_log(s: &Server, needle: &str) -> String {
-    let start = Instant::now();
-    loop {
-        let log = s.log();
-        if log.contains(needle) {
-            return log;
-        }
-        assert!(
-            start.elapsed() < TIMEOUT,
-            "no {needle:?} in the log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20)); // the log pipe has no event to wait on
-    }
+    s.wait_log(needle, 1);
+    s.log()
 }
 
 #[test]
@@ -223,15 +145,8 @@ fn a_client_that_never_handshakes_holds_a_connection_slot_until_the_header_timeo
     }
     // Its slot is free again (the permit goes back as its task ends, so allow a moment).
     let tls = trusting(&[&cert]);
-    let start = Instant::now();
-    loop {
-        let r = exchange_tls_health(&s, &tls);
-        if r == Some(200) {
-            break;
-        }
-        assert!(start.elapsed() < TIMEOUT, "the slot never came back");
-        std::thread::sleep(Duration::from_millis(20)); // the permit's return has no event
-    }
+    let health = || exchange_tls_health(&s, &tls);
+    common::poll_eq(TIMEOUT, "the slot back", health, Some(200));
 }
 
 /// `GET /api/health` over HTTPS; `None` when the connection was refused (a plain 503 in the
@@ -303,46 +218,18 @@ fn without_tls_sighup_reloads_nothing_and_the_service_goes_on() {
 /// its log.
 fn refused_start(cert: &Path, key: &Path) -> (Option<i32>, String) {
     let db = TempDir::new("tls-refused");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-auth",
-            "--allow-root",
-        ])
-        .arg("--db")
-        .arg(db.db())
+    let out = Spawn::serve(BIN)
+        .args(["--no-auth", "--allow-root"])
+        .db(&db.db())
         .arg("--tls-cert")
         .arg(cert)
         .arg("--tls-key")
         .arg(key)
-        .env_clear()
-        .env("HOME", "/root")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            panic!("lanterm serve started with {cert:?} and {key:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10)); // another process's exit: no event
-    };
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    (status.code(), log)
+        .output();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The embedded browser UI is served as a browser expects: the page revalidated by ETag, hashed
-//! files cached for good, everything gzip-compressed when built, no other file reachable.
+//! files cached for good, everything gzip-compressed when built (for clients that take gzip),
+//! no other file reachable.
 
 mod common;
 #[path = "common/server.rs"]
@@ -18,7 +19,13 @@ fn the_page_and_its_files_are_served_with_caching_headers() {
     );
     assert_eq!(page.header("cache-control"), Some("no-cache"));
     let etag = page.header("etag").expect("an ETag").to_string();
-    let again = http(&s.addr, "GET", "/", &[("If-None-Match", &etag)], b"");
+    let again = http(
+        &s.addr,
+        "GET",
+        "/",
+        &[("If-None-Match", &etag), ("Accept-Encoding", "gzip")],
+        b"",
+    );
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
     // Built UI: gzip bytes, and every file the page names is there and cached for a year.
@@ -39,7 +46,13 @@ fn the_page_and_its_files_are_served_with_caching_headers() {
             .collect();
         assert!(!names.is_empty(), "the page names its assets: {html}");
         for name in names {
-            let r = http(&s.addr, "GET", &format!("/{name}"), &[], b"");
+            let r = http(
+                &s.addr,
+                "GET",
+                &format!("/{name}"),
+                &[("Accept-Encoding", "gzip")],
+                b"",
+            );
             assert_eq!(r.status, 200, "{name}");
             assert_eq!(
                 r.header("cache-control"),

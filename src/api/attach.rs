@@ -135,12 +135,13 @@ async fn run(
         ctl_tx.clone(),
         last_pong.clone(),
     ));
-    // A revoked login (logout, a new password) closes the connection with 1008.
+    // The end of the login it was opened with (expiry, logout, a new password, pushed out by
+    // newer logins) closes the connection with 1008 and says which.
     let login = api.clone();
     let watcher = tokio::spawn(async move {
-        login.gate.until_revoked(&caller).await;
+        let end = login.gate.until_login_ends(&caller).await;
         let _ = ctl_tx
-            .send(Control::Close(CloseCode::Policy, "logged out"))
+            .send(Control::Close(CloseCode::Policy, end.reason()))
             .await;
     });
     let mut sender = Sender {

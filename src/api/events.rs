@@ -23,7 +23,8 @@ fn encode(event: StreamEvent) -> Bytes {
     event.to_sse().into()
 }
 
-/// The stream ends when the service stops, the client goes, or `caller`'s login is revoked.
+/// The stream ends when the service stops, the client goes, or `caller`'s login ends (expires
+/// or is revoked: a last comment line says which).
 pub fn stream(api: &Arc<Api>, caller: Caller) -> Result<Response, Error> {
     let permit = api.streams.clone().try_acquire_owned().map_err(|_| {
         Error::new(
@@ -42,8 +43,8 @@ pub fn stream(api: &Arc<Api>, caller: Caller) -> Result<Response, Error> {
         let _permit = permit;
         let mut keepalive = tokio::time::interval(KEEPALIVE);
         // One future for the whole stream: a new one each turn could miss the revocation.
-        let revoked = api.gate.until_revoked(&caller);
-        tokio::pin!(revoked);
+        let login_ends = api.gate.until_login_ends(&caller);
+        tokio::pin!(login_ends);
         // The first tick is immediate: it sends the headers and an opening comment at once.
         loop {
             let chunk = tokio::select! {
@@ -55,7 +56,11 @@ pub fn stream(api: &Arc<Api>, caller: Caller) -> Result<Response, Error> {
                 _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
                 () = super::stopping(&mut shutdown) => break,
                 () = tx.closed() => break,
-                () = &mut revoked => break,
+                end = &mut login_ends => {
+                    let last = format!(": {}\n\n", end.reason());
+                    let _ = tx.try_send(Bytes::from(last));
+                    break;
+                }
             };
             if tx.send(chunk).await.is_err() {
                 break;

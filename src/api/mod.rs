@@ -18,6 +18,7 @@ mod router;
 mod server;
 mod serving;
 mod sessions;
+mod slots;
 #[cfg(feature = "tls")]
 mod tls;
 pub mod wire;
@@ -44,7 +45,8 @@ pub struct Limits {
     pub max_frame: u64,
     pub ack_window: u64,
     pub client_timeout: Duration,
-    pub max_connections: usize,
+    /// Connection slots: in all, per address, per IPv6 /64, reserved for logged-in clients.
+    pub connections: slots::SlotLimits,
     pub max_head: u64,
     pub max_headers: usize,
     pub header_timeout: Duration,
@@ -78,7 +80,12 @@ impl Api {
                 max_frame: config.max_frame,
                 ack_window: config.ack_window,
                 client_timeout: config.client_timeout,
-                max_connections: config.max_connections,
+                connections: slots::SlotLimits {
+                    total: config.max_connections,
+                    per_address: config.max_connections_per_address,
+                    per_net: config.max_connections_per_net,
+                    reserved: config.reserved_connections(),
+                },
                 max_head: config.max_header_bytes,
                 max_headers: config.max_headers,
                 header_timeout: config.header_timeout,

@@ -6,7 +6,10 @@
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
+use hyper::header::{
+    ALLOW, CACHE_CONTROL, CONNECTION, HeaderValue, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use hyper::{Method, Request};
 
 use super::respond::{self, Response};
@@ -52,16 +55,45 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>, peer: Peer) -> Respon
         }
         r
     });
-    harden(response.headers_mut());
+    let not_a_file = segments
+        .first()
+        .is_some_and(|s| *s == "api" || *s == "metrics");
+    harden(response.headers_mut(), not_a_file, api.gate.over_tls(peer));
+    response
+}
+
+/// The answer to the first request of a connection let in on a reserved slot (see `slots`)
+/// when it carries no live login: 503, and the connection closes.
+pub fn reserved_for_logins() -> Response {
+    let busy = Error::new(
+        Code::Unavailable,
+        "too many connections: the last ones are kept for requests with a live login \
+         (--reserved-conns); try again later",
+    );
+    let mut response = respond::error(&busy);
+    let headers = response.headers_mut();
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    harden(headers, true, false);
     response
 }
 
 /// Headers every answer carries: no MIME sniffing, no framing by other sites, and no
-/// `Referer` (a setup link's token must not travel to a site a terminal link points at).
-fn harden(h: &mut hyper::HeaderMap) {
+/// `Referer` (a link must not carry this page's address to a site a terminal link points at).
+/// API answers (tokens, transcripts, downloads) are never stored by a cache, and over the
+/// service's own TLS browsers are told to use nothing else (`Strict-Transport-Security`).
+fn harden(h: &mut hyper::HeaderMap, api: bool, tls: bool) {
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if api {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if tls {
+        h.insert(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
 }
 
 async fn route(
@@ -73,7 +105,10 @@ async fn route(
 ) -> Result<Response, Error> {
     let m = &api.manager;
     match (method, segments) {
-        (Method::POST, ["api", "logout"]) => login::logout(api, &caller).await,
+        (Method::POST, ["api", "logout"]) => {
+            let secure = api.gate.https_page(req.headers(), caller.peer);
+            login::logout(api, &caller, secure).await
+        }
         (Method::GET, ["api", "sessions"]) => sessions::list(m, req.uri().query()),
         (Method::POST, ["api", "sessions"]) => sessions::create(api, req, &caller).await,
         (Method::GET, ["api", "sessions", id]) => sessions::get(m, id),

@@ -1,8 +1,9 @@
-//! Listening and connections: TCP (IPv4, IPv6) and unix sockets, at most `--max-connections`
-//! open at once (one more is told 503 and closed without a task or a buffer), HTTPS on the TCP
-//! listeners when a certificate is configured (the handshake happens in the connection's task,
-//! within `--header-timeout`), hyper's HTTP/1.1 with keep-alive, a deadline and size limits on
-//! request heads, and a graceful stop.
+//! Listening and connections: TCP (IPv4, IPv6) and unix sockets, within the connection slots
+//! of `slots` (a connection over a limit is told 503 and closed without a task or a buffer; one
+//! let in on a reserved slot is served only if its first request carries a live login), HTTPS
+//! on the TCP listeners when a certificate is configured (the handshake happens in the
+//! connection's task, within `--header-timeout`), hyper's HTTP/1.1 with keep-alive, a deadline
+//! and size limits on request heads, and a graceful stop.
 //!
 //! Unix sockets stay plain HTTP even with TLS on: only processes on this machine reach them
 //! (a local reverse proxy, scripts), through file permissions, so encryption adds nothing.
@@ -11,6 +12,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -18,9 +20,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::slots::{Slot, Slots};
 #[cfg(feature = "tls")]
 use super::tls::Tls;
 use super::{Api, body, router};
@@ -29,11 +31,6 @@ use crate::config::{Config, Listen};
 
 /// After shutdown begins, open connections get this long to finish what they are doing.
 const DRAIN: Duration = Duration::from_millis(1000);
-
-/// What a connection over the limit is told before it is closed.
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-connection: close\r\ncontent-length: 83\r\n\r\n\
-{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections, try again later\"}}\n";
 
 enum Listener {
     Tcp(TcpListener),
@@ -214,14 +211,14 @@ pub async fn accept_until(
     listeners: Listeners,
     until: impl std::future::Future<Output = ()>,
 ) -> Open {
-    let permits = Arc::new(Semaphore::new(api.limits.max_connections));
+    let slots = Slots::new(api.limits.connections);
     let mut accepters = Vec::new();
     for (listener, _) in listeners.list {
         accepters.push(tokio::spawn(accept_loop(
             api.clone(),
             listener,
             listeners.tls.clone(),
-            permits.clone(),
+            slots.clone(),
         )));
     }
     let mut shutdown = api.shutdown.clone();
@@ -235,32 +232,23 @@ pub async fn accept_until(
     for a in accepters {
         let _ = a.await; // cancelled: its listener is dropped, nothing more is accepted
     }
-    Open {
-        permits,
-        all: u32::try_from(api.limits.max_connections).unwrap_or(u32::MAX),
-    }
+    Open { slots }
 }
 
 /// The connections of a server that no longer accepts.
 pub struct Open {
-    permits: Arc<Semaphore>,
-    all: u32,
+    slots: Arc<Slots>,
 }
 
 impl Open {
     /// Once the API is shutting down: lets open connections finish, for at most [`DRAIN`].
     pub async fn drain(self) {
-        // Every connection holds a permit: all back means all closed.
-        let _ = tokio::time::timeout(DRAIN, self.permits.acquire_many(self.all)).await;
+        // Every connection holds a slot: all back means all closed.
+        self.slots.all_free(DRAIN).await;
     }
 }
 
-async fn accept_loop(
-    api: Arc<Api>,
-    listener: Listener,
-    tls: Option<Arc<Tls>>,
-    permits: Arc<Semaphore>,
-) {
+async fn accept_loop(api: Arc<Api>, listener: Listener, tls: Option<Arc<Tls>>, slots: Arc<Slots>) {
     loop {
         let accepted = match &listener {
             Listener::Tcp(l) => l.accept().await.map(|(s, addr)| {
@@ -278,25 +266,28 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            conn.refuse();
-            continue;
+        let slot = match slots.take(conn.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                conn.refuse(&refusal.answer());
+                continue;
+            }
         };
         let (api, tls) = (api.clone(), tls.clone());
         tokio::spawn(async move {
             match (conn, tls) {
                 (Conn::Tcp(s, addr), Some(tls)) => {
-                    // The handshake holds the connection's permit, within the head's deadline.
+                    // The handshake holds the connection's slot, within the head's deadline.
                     if let Some(s) = tls.accept(s, api.limits.header_timeout).await {
-                        serve_connection(api, Box::new(s), Peer::Tcp(addr)).await;
+                        serve_connection(api, Box::new(s), Peer::Tcp(addr), &slot).await;
                     }
                 }
                 (Conn::Tcp(s, addr), None) => {
-                    serve_connection(api, Box::new(s), Peer::Tcp(addr)).await;
+                    serve_connection(api, Box::new(s), Peer::Tcp(addr), &slot).await;
                 }
-                (Conn::Unix(s), _) => serve_connection(api, Box::new(s), Peer::Unix).await,
+                (Conn::Unix(s), _) => serve_connection(api, Box::new(s), Peer::Unix, &slot).await,
             }
-            drop(permit);
+            drop(slot);
         });
     }
 }
@@ -307,11 +298,18 @@ enum Conn {
 }
 
 impl Conn {
-    /// Over the limit: a 503 if the socket takes it right now, then closed. No task, no buffer.
-    fn refuse(self) {
+    fn ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            Conn::Tcp(_, addr) => Some(addr.ip()),
+            Conn::Unix(_) => None,
+        }
+    }
+
+    /// Over a limit: `answer` (a 503) if the socket takes it right now, then closed. No task.
+    fn refuse(self, answer: &[u8]) {
         let _ = match &self {
-            Conn::Tcp(s, _) => s.try_write(BUSY),
-            Conn::Unix(s) => s.try_write(BUSY),
+            Conn::Tcp(s, _) => s.try_write(answer),
+            Conn::Unix(s) => s.try_write(answer),
         };
     }
 }
@@ -321,7 +319,9 @@ impl Conn {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-async fn serve_connection(api: Arc<Api>, stream: Box<dyn Io>, peer: Peer) {
+/// Serves one connection. On a reserved `slot`, its first request must carry a live login
+/// (else 503 and the connection closes); the requests after it are served as on any other.
+async fn serve_connection(api: Arc<Api>, stream: Box<dyn Io>, peer: Peer, slot: &Slot) {
     let limits = &api.limits;
     let mut builder = http1::Builder::new();
     builder
@@ -336,12 +336,22 @@ async fn serve_connection(api: Arc<Api>, stream: Box<dyn Io>, peer: Peer) {
         .keep_alive(true);
     let handler = api.clone();
     let body_time = limits.header_timeout;
+    let on_probation = Arc::new(AtomicBool::new(slot.probation));
     let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         // The body gets as long again as the head had (see `body::read`).
         let deadline = Instant::now() + body_time;
         req.extensions_mut().insert(body::Deadline(deadline));
-        let api = handler.clone();
-        async move { Ok::<_, std::convert::Infallible>(router::handle(api, req, peer).await) }
+        let (api, probation) = (handler.clone(), on_probation.clone());
+        async move {
+            // HTTP/1.1 serves a connection's requests one after another: no race here.
+            if probation.load(Ordering::Relaxed) {
+                if !api.gate.knows(req.method(), req.headers(), peer).await {
+                    return Ok(router::reserved_for_logins());
+                }
+                probation.store(false, Ordering::Relaxed);
+            }
+            Ok::<_, std::convert::Infallible>(router::handle(api, req, peer).await)
+        }
     });
     let conn = builder
         .serve_connection(TokioIo::new(stream), service)

@@ -1,10 +1,11 @@
 //! Credentials a request presents: `Authorization: Bearer <token>` (scripts, the CLI) or the
-//! `lanterm_session` cookie (the browser). Parsing only; whether they are valid is `keys`' job.
+//! login cookie (the browser): `__Host-lanterm_session` when it was set over HTTPS, else
+//! `lanterm_session`. Parsing only; whether they are valid is `keys`' job.
 
 use hyper::HeaderMap;
 use hyper::header::{AUTHORIZATION, COOKIE};
 
-use super::token::{self, COOKIE_NAME};
+use super::token::{self, COOKIE_NAME, SECURE_COOKIE_NAME};
 
 /// What a request carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,18 +34,29 @@ pub fn presented(headers: &HeaderMap) -> Result<Presented<'_>, &'static str> {
         }
         return Ok(Presented::Bearer(secret));
     }
-    for value in headers.get_all(COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for pair in value.split(';') {
-            if let Some((name, secret)) = pair.trim().split_once('=')
-                && name.trim() == COOKIE_NAME
-                && token::well_formed(secret.trim())
-            {
-                return Ok(Presented::Cookie(secret.trim()));
-            }
+    // The `__Host-` cookie first: a plain-HTTP page cannot have planted it.
+    for name in [SECURE_COOKIE_NAME, COOKIE_NAME] {
+        if let Some(secret) = cookie(headers, name) {
+            return Ok(Presented::Cookie(secret));
         }
     }
     Ok(Presented::Nothing)
+}
+
+/// The first well-formed token in a cookie called `name`.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    for value in headers.get_all(COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            if let Some((n, secret)) = pair.trim().split_once('=')
+                && n.trim() == name
+                && token::well_formed(secret.trim())
+            {
+                return Some(secret.trim());
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -80,6 +92,10 @@ mod tests {
         ]);
         assert_eq!(presented(&both), Ok(Presented::Bearer(T)));
         assert_eq!(presented(&HeaderMap::new()), Ok(Presented::Nothing));
+        let u = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+        let both = format!("{COOKIE_NAME}={T}; {SECURE_COOKIE_NAME}={u}");
+        let h = headers(&[("cookie", both.as_bytes())]);
+        assert_eq!(presented(&h), Ok(Presented::Cookie(u)), "__Host- wins");
     }
 
     #[test]

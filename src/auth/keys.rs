@@ -64,6 +64,7 @@ impl Keys {
     }
 
     /// Records a new token; drops expired ones, and the oldest beyond `max` live tokens.
+    /// Returns how many live tokens were pushed out (their open connections must close).
     pub fn add_token(
         &self,
         hash: &TokenHash,
@@ -71,32 +72,41 @@ impl Keys {
         expires: Timestamp,
         address: &str,
         max: usize,
-    ) -> Result<(), Error> {
+    ) -> Result<usize, Error> {
         let keep = i64::try_from(max.saturating_sub(1)).unwrap_or(i64::MAX);
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM tokens WHERE expires_at <= ?1", [now.0])?;
-            tx.execute(
+            let pushed_out = tx.execute(
                 "DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens
                  ORDER BY created_at DESC, hash LIMIT -1 OFFSET ?1)",
                 [keep],
             )?;
+            // `created_at` orders logins for the push-out above: kept strictly increasing, so
+            // two logins within one second cannot swap places (the older one goes first).
             tx.execute(
-                "INSERT INTO tokens (hash, created_at, expires_at, address) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO tokens (hash, created_at, expires_at, address) VALUES (?1,
+                 MAX(?2, COALESCE((SELECT MAX(created_at) FROM tokens), 0) + 1), ?3, ?4)",
                 params![&hash[..], now.0, expires.0, address],
             )?;
-            tx.commit()
+            tx.commit()?;
+            Ok(pushed_out)
         })
     }
 
     /// Whether `hash` is a live token at `now`.
     pub fn token_valid(&self, hash: &TokenHash, now: Timestamp) -> Result<bool, Error> {
+        Ok(self.live_until(hash, now)?.is_some())
+    }
+
+    /// When `hash` expires, if it is a live token at `now`.
+    pub fn live_until(&self, hash: &TokenHash, now: Timestamp) -> Result<Option<Timestamp>, Error> {
         self.with(|c| {
             let expires: Option<i64> = c
                 .prepare_cached("SELECT expires_at FROM tokens WHERE hash = ?1")?
                 .query_row([&hash[..]], |r| r.get(0))
                 .optional()?;
-            Ok(expires.is_some_and(|e| e > now.0))
+            Ok(expires.filter(|&e| e > now.0).map(Timestamp))
         })
     }
 
@@ -116,6 +126,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn logins_within_one_second_are_pushed_out_oldest_first() {
+        let dir = std::env::temp_dir().join(format!("lanterm-keys-same-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let keys = Keys::open(&dir.join("k.db")).unwrap();
+        // The oldest login has the lowest hash: a tie broken by hash would push out the second.
+        let hashes = [[1u8; 32], [9u8; 32], [5u8; 32]];
+        for h in &hashes {
+            keys.add_token(h, Timestamp(100), Timestamp(1000), "127.0.0.1", 2)
+                .unwrap();
+        }
+        assert!(!keys.token_valid(&hashes[0], Timestamp(200)).unwrap());
+        assert!(keys.token_valid(&hashes[1], Timestamp(200)).unwrap());
+        assert!(keys.token_valid(&hashes[2], Timestamp(200)).unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn tokens_expire_are_capped_and_a_new_password_revokes_them_all() {
         let dir = std::env::temp_dir().join(format!("lanterm-keys-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -124,8 +151,10 @@ mod tests {
         let t = |n: u8| [n; 32];
         for n in 0..5 {
             let now = Timestamp(100 + i64::from(n));
-            keys.add_token(&t(n), now, Timestamp(1000), "127.0.0.1", 3)
+            let pushed_out = keys
+                .add_token(&t(n), now, Timestamp(1000), "127.0.0.1", 3)
                 .unwrap();
+            assert_eq!(pushed_out, usize::from(n >= 3), "token {n}");
         }
         assert_eq!(
             keys.token_count().unwrap(),
@@ -134,6 +163,10 @@ mod tests {
         );
         assert!(!keys.token_valid(&t(1), Timestamp(200)).unwrap());
         assert!(keys.token_valid(&t(4), Timestamp(200)).unwrap());
+        assert_eq!(
+            keys.live_until(&t(4), Timestamp(200)).unwrap(),
+            Some(Timestamp(1000))
+        );
         assert!(
             !keys.token_valid(&t(4), Timestamp(1000)).unwrap(),
             "expired"

@@ -1,7 +1,16 @@
-//! Failed logins per client address: after a few, each answer is slowed down; past
-//! `--login-attempts` within `--login-window` the address gets 429 until its window ends.
-//! IPv6 clients are counted per /64 (one host usually holds a whole /64). The table is bounded
-//! by `--login-table` addresses; when full, the address that failed longest ago is forgotten.
+//! Failed logins per client address. An attempt is counted from the moment it is let in (while
+//! its password is checked), so a burst of simultaneous guesses gets no more than
+//! `--login-attempts` of them checked. After a few failures each wrong answer is slowed down;
+//! past `--login-attempts` within `--login-window` the address gets 429 until its window ends.
+//!
+//! IPv6: the lockout is per address, since every host of a LAN shares one /64 (link-local
+//! fe80::/64 for all). The /64 is only slowed down, past [`NET_FACTOR`] times the limit (failed
+//! and in flight): then its addresses together get one attempt per delay (250 ms doubling to
+//! 8 s), so a host with a whole /64 of addresses still cannot guess fast (nor fill the password
+//! queue), and nobody else on the LAN is locked out.
+//!
+//! The table is bounded by `--login-table` entries; when full, the entry that failed longest
+//! ago (and has no attempt in flight) is forgotten.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,43 +20,63 @@ use std::time::{Duration, Instant};
 const FREE_FAILURES: u32 = 3;
 const FIRST_DELAY: Duration = Duration::from_millis(250);
 const MAX_DELAY: Duration = Duration::from_secs(8);
+/// A /64 is slowed down after this many times `--login-attempts` failures in the window.
+pub const NET_FACTOR: u32 = 4;
 
 /// Whom failures are counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Key {
+enum Key {
     V4(u32),
-    /// The /64 prefix.
-    V6(u64),
+    V6(u128),
+    /// An IPv6 /64 prefix: only slowed down.
+    Net(u64),
     /// Unix-socket clients: one bucket.
     Local,
 }
 
-impl Key {
-    pub fn of(ip: Option<IpAddr>) -> Key {
-        match ip {
-            Some(IpAddr::V4(v4)) => Key::V4(v4.into()),
-            Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-                Some(v4) => Key::V4(v4.into()),
-                None => Key::V6((u128::from(v6) >> 64) as u64),
-            },
-            None => Key::Local,
-        }
+/// The address's key and, for IPv6, its /64's.
+fn keys(ip: Option<IpAddr>) -> (Key, Option<Key>) {
+    match ip {
+        Some(IpAddr::V4(v4)) => (Key::V4(v4.into()), None),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => (Key::V4(v4.into()), None),
+            None => {
+                let bits = u128::from(v6);
+                (Key::V6(bits), Some(Key::Net((bits >> 64) as u64)))
+            }
+        },
+        None => (Key::Local, None),
     }
 }
 
+#[derive(Debug)]
 struct Entry {
     failures: u32,
+    /// Attempts let in whose answer is not known yet.
+    in_flight: u32,
     first: Instant,
     last: Instant,
+    /// A slowed-down /64: no attempt before this.
+    not_before: Option<Instant>,
 }
 
 /// What to do with a login attempt.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Check the password; if it is wrong, answer after `delay_if_wrong`.
+    /// Check the password; if it is wrong, answer after `delay_if_wrong`. The attempt is in
+    /// flight until [`Limiter::finish`] is called for it.
     Try { delay_if_wrong: Duration },
     /// Answer 429 without checking; the client may try again after this long.
     Refuse { retry_after: Duration },
+}
+
+/// How an attempt let in by [`Limiter::admit`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Wrong,
+    Right,
+    /// Not checked after all (an error, the client went away): counts as nothing.
+    Unknown,
 }
 
 pub struct Limiter {
@@ -67,71 +96,121 @@ impl Limiter {
         }
     }
 
-    /// Decides about an attempt from `key` at `now`.
-    pub fn check(&mut self, key: Key, now: Instant) -> Verdict {
-        let window = self.window;
-        let Some(e) = self.entries.get(&key) else {
-            return Verdict::Try {
-                delay_if_wrong: Duration::ZERO,
+    /// Decides about an attempt from `ip` at `now`; a `Try` is counted as in flight.
+    pub fn admit(&mut self, ip: Option<IpAddr>, now: Instant) -> Verdict {
+        let (addr, net) = keys(ip);
+        self.expire(addr, now);
+        if let Some(e) = self.entries.get(&addr)
+            && e.failures + e.in_flight >= self.attempts
+        {
+            let retry_after = if e.failures >= self.attempts {
+                (e.first + self.window).saturating_duration_since(now)
+            } else {
+                Duration::from_secs(1) // the burst's answers are not in yet
             };
-        };
-        let ends = e.first + window;
-        if now >= ends {
-            self.entries.remove(&key);
-            return Verdict::Try {
-                delay_if_wrong: Duration::ZERO,
-            };
+            return Verdict::Refuse { retry_after };
         }
-        if e.failures >= self.attempts {
-            return Verdict::Refuse {
-                retry_after: ends - now,
-            };
+        if let Some(net) = net {
+            self.expire(net, now);
+            let slow_after = self.attempts.saturating_mul(NET_FACTOR);
+            if let Some(e) = self.entries.get_mut(&net)
+                && e.failures + e.in_flight >= slow_after
+            {
+                if let Some(at) = e.not_before
+                    && now < at
+                {
+                    return Verdict::Refuse {
+                        retry_after: at - now,
+                    };
+                }
+                let over = e.failures + e.in_flight - slow_after;
+                e.not_before = Some(now + delay_after(FREE_FAILURES + 1 + over));
+            }
+            self.slot(net, now).in_flight += 1;
         }
+        let e = self.slot(addr, now);
+        e.in_flight += 1;
         Verdict::Try {
-            delay_if_wrong: delay_after(e.failures + 1),
+            delay_if_wrong: delay_after(e.failures + e.in_flight),
         }
     }
 
-    /// Counts a failed attempt.
-    pub fn failed(&mut self, key: Key, now: Instant) {
-        let window = self.window;
-        if let Some(e) = self.entries.get_mut(&key) {
-            if now >= e.first + window {
-                *e = Entry {
-                    failures: 0,
-                    first: now,
-                    last: now,
-                };
+    /// Ends an attempt `admit` let in: a wrong password counts against the address (and its
+    /// /64), a right one clears the address's count (not its /64's).
+    pub fn finish(&mut self, ip: Option<IpAddr>, outcome: Outcome, now: Instant) {
+        let (addr, net) = keys(ip);
+        let both = [Some(addr), net];
+        for key in both.into_iter().flatten() {
+            if let Some(e) = self.entries.get_mut(&key) {
+                e.in_flight = e.in_flight.saturating_sub(1);
             }
-            e.failures = e.failures.saturating_add(1);
-            e.last = now;
+        }
+        match outcome {
+            Outcome::Wrong => {
+                for key in both.into_iter().flatten() {
+                    self.expire(key, now);
+                    let e = self.slot(key, now);
+                    e.failures = e.failures.saturating_add(1);
+                    e.last = now;
+                }
+            }
+            Outcome::Right => {
+                if let Some(e) = self.entries.get_mut(&addr) {
+                    e.failures = 0;
+                }
+            }
+            Outcome::Unknown => {}
+        }
+        for key in both.into_iter().flatten() {
+            let idle = |e: &Entry| {
+                e.failures == 0 && e.in_flight == 0 && e.not_before.is_none_or(|at| now >= at)
+            };
+            if self.entries.get(&key).is_some_and(idle) {
+                self.entries.remove(&key);
+            }
+        }
+    }
+
+    /// Starts `key`'s window again once it has ended (forgets it when nothing is pending).
+    fn expire(&mut self, key: Key, now: Instant) {
+        let Some(e) = self.entries.get_mut(&key) else {
+            return;
+        };
+        if now < e.first + self.window {
             return;
         }
-        if self.entries.len() >= self.capacity {
-            self.entries.retain(|_, e| now < e.first + window);
+        if e.in_flight == 0 && e.not_before.is_none_or(|at| now >= at) {
+            self.entries.remove(&key);
+        } else {
+            e.failures = 0;
+            e.first = now;
         }
-        if self.entries.len() >= self.capacity
-            && let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last)
-                .map(|(k, _)| *k)
-        {
-            self.entries.remove(&oldest);
-        }
-        self.entries.insert(
-            key,
-            Entry {
-                failures: 1,
-                first: now,
-                last: now,
-            },
-        );
     }
 
-    /// A correct password clears the address's record.
-    pub fn succeeded(&mut self, key: Key) {
-        self.entries.remove(&key);
+    /// `key`'s entry, made (and room made for it) when missing.
+    fn slot(&mut self, key: Key, now: Instant) -> &mut Entry {
+        if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
+            let window = self.window;
+            self.entries
+                .retain(|_, e| now < e.first + window || e.in_flight > 0);
+            if self.entries.len() >= self.capacity {
+                let oldest = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, e)| (e.in_flight > 0, e.last))
+                    .map(|(k, _)| *k);
+                if let Some(oldest) = oldest {
+                    self.entries.remove(&oldest);
+                }
+            }
+        }
+        self.entries.entry(key).or_insert(Entry {
+            failures: 0,
+            in_flight: 0,
+            first: now,
+            last: now,
+            not_before: None,
+        })
     }
 }
 
@@ -145,68 +224,5 @@ fn delay_after(n: u32) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(n: u32) -> Key {
-        Key::V4(n)
-    }
-
-    #[test]
-    fn slows_then_refuses_then_forgives_after_the_window() {
-        let window = Duration::from_secs(60);
-        let mut l = Limiter::new(16, 5, window);
-        let t0 = Instant::now();
-        let mut delays = Vec::new();
-        for _ in 0..5 {
-            match l.check(key(1), t0) {
-                Verdict::Try { delay_if_wrong } => delays.push(delay_if_wrong.as_millis()),
-                Verdict::Refuse { .. } => panic!("refused too early"),
-            }
-            l.failed(key(1), t0);
-        }
-        assert_eq!(delays, [0, 0, 0, 250, 500]);
-        let later = t0 + Duration::from_secs(10);
-        assert_eq!(
-            l.check(key(1), later),
-            Verdict::Refuse {
-                retry_after: Duration::from_secs(50)
-            }
-        );
-        assert!(
-            matches!(l.check(key(2), later), Verdict::Try { .. }),
-            "others unaffected"
-        );
-        assert!(matches!(l.check(key(1), t0 + window), Verdict::Try { .. }));
-        assert!(l.entries.is_empty());
-        assert_eq!(delay_after(100), MAX_DELAY);
-    }
-
-    #[test]
-    fn success_clears_and_the_table_is_bounded() {
-        let mut l = Limiter::new(16, 3, Duration::from_secs(60));
-        let t0 = Instant::now();
-        l.failed(key(1), t0);
-        l.succeeded(key(1));
-        assert!(l.entries.is_empty());
-        for n in 0..1000 {
-            l.failed(key(n), t0 + Duration::from_millis(u64::from(n)));
-        }
-        assert_eq!(l.entries.len(), 16);
-        assert!(l.entries.contains_key(&key(999)) && !l.entries.contains_key(&key(0)));
-    }
-
-    #[test]
-    fn ipv6_counts_per_64() {
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(Key::of(Some(a)), Key::of(Some(b)));
-        assert_ne!(Key::of(Some(a)), Key::of(Some(c)));
-        let mapped: IpAddr = "::ffff:192.168.1.5".parse().unwrap();
-        assert_eq!(
-            Key::of(Some(mapped)),
-            Key::of(Some("192.168.1.5".parse().unwrap()))
-        );
-    }
-}
+#[path = "limiter_tests.rs"]
+mod tests;

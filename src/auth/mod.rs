@@ -1,7 +1,7 @@
 //! Access control: the one place that decides whether a request may pass, and who is asking.
 //!
 //! A request passes with a live login token, sent as `Authorization: Bearer <token>` or as the
-//! `lanterm_session` cookie. Cookie-authenticated requests that change something, and every
+//! `lanterm_session` cookie (`__Host-lanterm_session` over HTTPS). Cookie-authenticated requests that change something, and every
 //! WebSocket upgrade, must also come from an allowed `Origin` (`origin`), which closes
 //! cross-site request forgery and WebSocket hijacking. With `--no-auth` (loopback only, see
 //! [`check_no_auth`]) no token is needed, but the `Host` must be a loopback name, so a web page
@@ -14,6 +14,7 @@
 mod credentials;
 mod hasher;
 mod keys;
+mod lifetime;
 mod limiter;
 mod login;
 mod origin;
@@ -34,8 +35,9 @@ use crate::model::error::{Code, Error};
 
 pub use credentials::{Presented, presented};
 pub use keys::Keys;
-pub use login::{Issued, set_password_offline};
-pub use origin::{host_in_allowed, host_is_loopback, origin_allowed};
+pub use lifetime::LoginEnd;
+pub use login::{Issued, Secret, set_password_offline};
+pub use origin::{Transport, host_in_allowed, host_is_loopback, origin_allowed};
 pub use password::{MAX_LEN as PASSWORD_MAX_LEN, check_rules as check_password_rules};
 pub use token::{COOKIE_NAME, TokenHash};
 
@@ -81,7 +83,9 @@ pub struct Caller {
     pub peer: Peer,
     /// The token used, for logout.
     token: Option<TokenHash>,
-    /// Revocations since the request was let in (see [`Gate::until_revoked`]).
+    /// When that token expires (see [`Gate::until_login_ends`]).
+    expires: Option<Timestamp>,
+    /// Revocations since the request was let in (see [`Gate::until_login_ends`]).
     revocations: watch::Receiver<u64>,
 }
 
@@ -102,8 +106,8 @@ pub struct Gate {
     no_auth: bool,
     keys: Arc<Keys>,
     allowed_origins: Vec<String>,
-    /// Cookies get `Secure` (the service speaks HTTPS).
-    secure: bool,
+    /// The service speaks TLS itself (on its TCP listeners; unix sockets stay plain).
+    tls: bool,
     token_lifetime: Duration,
     max_tokens: usize,
     limiter: Mutex<limiter::Limiter>,
@@ -141,7 +145,7 @@ impl Gate {
             no_auth: config.no_auth,
             keys: Arc::new(Keys::open(&config.db)?),
             allowed_origins: config.allowed_origins.clone(),
-            secure: config.tls_cert.is_some(),
+            tls: config.tls_cert.is_some(),
             token_lifetime: config.token_lifetime,
             max_tokens: config.max_tokens,
             limiter: Mutex::new(limiter::Limiter::new(
@@ -178,12 +182,13 @@ impl Gate {
         if self.no_auth {
             self.check_host(headers, peer)?;
             if acting {
-                self.check_origin(headers, false)?;
+                self.check_origin(headers, peer, false)?;
             }
             return Ok(Caller {
                 via: Via::Open,
                 peer,
                 token: None,
+                expires: None,
                 revocations: self.revoked.subscribe(),
             });
         }
@@ -194,26 +199,28 @@ impl Gate {
             Presented::Cookie(s) => (Via::Cookie, s),
             Presented::Nothing => {
                 return Err(unauthorized(
-                    "log in first: POST /api/login with the password, then send the token as                      \"Authorization: Bearer <token>\" (or let the browser keep the cookie)",
+                    "log in first: POST /api/login with the password, then send the token as \
+                     \"Authorization: Bearer <token>\" (or let the browser keep the cookie)",
                 ));
             }
         };
         let hash = token::hash(secret);
-        let live = self
-            .keys(move |k| k.token_valid(&hash, Timestamp::now()))
+        let expires = self
+            .keys(move |k| k.live_until(&hash, Timestamp::now()))
             .await?;
-        if !live {
+        if expires.is_none() {
             return Err(unauthorized(
                 "the login token is unknown, expired or revoked: log in again",
             ));
         }
         if acting && via == Via::Cookie {
-            self.check_origin(headers, true)?;
+            self.check_origin(headers, peer, true)?;
         }
         Ok(Caller {
             via,
             peer,
             token: Some(hash),
+            expires,
             revocations,
         })
     }
@@ -222,24 +229,6 @@ impl Gate {
     /// who are logged in (health).
     pub async fn knows(&self, method: &Method, headers: &HeaderMap, peer: Peer) -> bool {
         self.admit(method, headers, peer).await.is_ok()
-    }
-
-    /// Resolves once `caller`'s login has been revoked (never for callers without a token):
-    /// what long-lived connections wait on, to close when their login ends.
-    pub async fn until_revoked(&self, caller: &Caller) {
-        let Some(hash) = caller.token else {
-            return std::future::pending().await;
-        };
-        let mut changes = caller.revocations.clone();
-        while changes.changed().await.is_ok() {
-            let live = self
-                .keys(move |k| k.token_valid(&hash, Timestamp::now()))
-                .await;
-            if matches!(live, Ok(false)) {
-                return;
-            }
-        }
-        std::future::pending().await
     }
 
     /// Tells open connections to check their logins again.
@@ -268,10 +257,13 @@ impl Gate {
     }
 
     /// An `Origin`, when present (or `required`), must be this service's own or allowed.
-    fn check_origin(&self, headers: &HeaderMap, required: bool) -> Result<(), Error> {
+    fn check_origin(&self, headers: &HeaderMap, peer: Peer, required: bool) -> Result<(), Error> {
         let host = header(headers, HOST);
+        let transport = self.transport(peer);
         match header(headers, ORIGIN) {
-            Some(origin) if origin_allowed(origin, host, &self.allowed_origins) => Ok(()),
+            Some(origin) if origin_allowed(origin, host, &self.allowed_origins, transport) => {
+                Ok(())
+            }
             Some(origin) => Err(Error::new(
                 Code::Forbidden,
                 format!(
@@ -300,7 +292,12 @@ impl Gate {
             return Ok(());
         }
         match header(headers, HOST) {
-            Some(h) if host_is_loopback(h) || host_in_allowed(h, &self.allowed_origins) => Ok(()),
+            Some(h)
+                if host_is_loopback(h)
+                    || host_in_allowed(h, &self.allowed_origins, self.transport(peer)) =>
+            {
+                Ok(())
+            }
             host => Err(Error::new(
                 Code::Forbidden,
                 format!(

@@ -7,8 +7,11 @@ use std::time::Duration;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use blake2::{Blake2s256, Digest};
 
-/// The name of the login cookie.
+/// The name of the login cookie on plain HTTP.
 pub const COOKIE_NAME: &str = "lanterm_session";
+/// Its name when set over HTTPS: browsers keep a `__Host-` cookie only if it is `Secure`, for
+/// `Path=/` and this host alone (no `Domain`), and no plain-HTTP page can set or replace it.
+pub const SECURE_COOKIE_NAME: &str = "__Host-lanterm_session";
 
 /// Length of a token in characters.
 pub const LEN: usize = 43;
@@ -41,19 +44,28 @@ pub fn same(a: &TokenHash, b: &TokenHash) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The `Set-Cookie` value that logs the browser in for `lifetime`.
+/// The `Set-Cookie` value that logs the browser in for `lifetime`; `secure` (HTTPS): the
+/// `__Host-` name and `Secure`.
 pub fn cookie(secret: &str, lifetime: Duration, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
+    let (name, secure) = attributes(secure);
     format!(
-        "{COOKIE_NAME}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        "{name}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
         lifetime.as_secs()
     )
 }
 
-/// The `Set-Cookie` value that removes the login cookie.
+/// The `Set-Cookie` value that removes the login cookie set as `cookie(.., secure)` would.
 pub fn clear_cookie(secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}")
+    let (name, secure) = attributes(secure);
+    format!("{name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}")
+}
+
+fn attributes(secure: bool) -> (&'static str, &'static str) {
+    if secure {
+        (SECURE_COOKIE_NAME, "; Secure")
+    } else {
+        (COOKIE_NAME, "")
+    }
 }
 
 #[cfg(test)]
@@ -76,7 +88,10 @@ mod tests {
             c,
             "lanterm_session=TOKEN; HttpOnly; SameSite=Strict; Path=/; Max-Age=60"
         );
-        assert!(cookie("T", Duration::from_secs(1), true).ends_with("; Secure"));
+        let secure = cookie("T", Duration::from_secs(1), true);
+        assert!(secure.starts_with("__Host-lanterm_session=T;") && secure.ends_with("; Secure"));
+        assert!(!secure.contains("Domain"), "__Host- cookies name no domain");
+        assert!(clear_cookie(true).starts_with("__Host-lanterm_session=;"));
         assert!(clear_cookie(false).contains("Max-Age=0"));
     }
 }

@@ -19,16 +19,23 @@ pub struct Target {
 }
 
 const USAGE: &str = "usage:
-  lanterm ls [--url URL] [--token T]
-  lanterm new [--name NAME] [--cwd DIR] [--url URL] [--token T] [-- COMMAND...]
-  lanterm attach ID [--ro] [--url URL] [--token T]     (detach: Ctrl-\\ twice)
-URL defaults to $LANTERM_URL or http://127.0.0.1:7700; T to $LANTERM_TOKEN.";
+  lanterm ls [--url URL] [--token-file PATH]
+  lanterm new [--name NAME] [--cwd DIR] [--url URL] [--token-file PATH] [-- COMMAND...]
+  lanterm attach ID [--ro] [--url URL] [--token-file PATH]     (detach: Ctrl-\\ twice)
+URL defaults to $LANTERM_URL or http://127.0.0.1:7700.
+The login token (from POST /api/login) comes from $LANTERM_TOKEN, or from the file PATH
+(keep it mode 600). --token T works too, but every user of this machine can read it in the
+process list (ps, /proc/PID/cmdline): prefer $LANTERM_TOKEN or --token-file.";
+
+/// The most a token file is read of (a token is 43 characters).
+const TOKEN_FILE_MAX: u64 = 4096;
 
 /// Parsed arguments of a client command.
 #[derive(Default)]
 struct Args {
     url: Option<String>,
     token: Option<String>,
+    token_file: Option<String>,
     name: Option<String>,
     cwd: Option<String>,
     read_only: bool,
@@ -56,6 +63,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--url" => a.url = Some(value("--url")?),
             "--token" => a.token = Some(value("--token")?),
+            "--token-file" => a.token_file = Some(value("--token-file")?),
             "--name" => a.name = Some(value("--name")?),
             "--cwd" => a.cwd = Some(value("--cwd")?),
             "--ro" => a.read_only = true,
@@ -79,14 +87,33 @@ fn target(a: &Args) -> Result<Target, String> {
         .map(|rest| rest.trim_end_matches('/'))
         .filter(|a| !a.is_empty() && !a.contains('/'))
         .ok_or_else(|| format!("lanterm: --url: {url:?} is not http://HOST:PORT"))?;
-    let token = a
-        .token
-        .clone()
-        .or_else(|| std::env::var("LANTERM_TOKEN").ok());
+    let token = match (&a.token, &a.token_file) {
+        (Some(_), Some(_)) => {
+            return Err("lanterm: give --token or --token-file, not both".into());
+        }
+        (Some(t), None) => Some(t.clone()),
+        (None, Some(path)) => Some(read_token_file(path)?),
+        (None, None) => std::env::var("LANTERM_TOKEN").ok(),
+    };
     Ok(Target {
         authority: authority.to_string(),
         token,
     })
+}
+
+/// The token in the file at `path`: its first line, without surrounding white space.
+fn read_token_file(path: &str) -> Result<String, String> {
+    use std::io::Read;
+    let failed = |e: &dyn std::fmt::Display| format!("lanterm: --token-file {path}: {e}");
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(TOKEN_FILE_MAX).read_to_string(&mut text))
+        .map_err(|e| failed(&format!("cannot read it: {e}")))?;
+    let token = text.lines().next().unwrap_or("").trim();
+    if token.is_empty() {
+        return Err(failed(&"the file holds no token"));
+    }
+    Ok(token.to_string())
 }
 
 /// Runs `lanterm ls|new|attach ARGS`.

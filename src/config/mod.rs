@@ -62,6 +62,12 @@ pub struct Config {
     pub socket_owner: Option<String>,
     /// Open connections at once, all listeners together.
     pub max_connections: usize,
+    /// Open connections from one TCP address, and from one IPv6 /64.
+    pub max_connections_per_address: usize,
+    pub max_connections_per_net: usize,
+    /// Of `max_connections`, the last ones kept for requests with a live login; `None`: an
+    /// eighth (see [`Config::reserved_connections`]).
+    pub reserved_connections: Option<usize>,
     /// WebSocket clients attached to one session at once.
     pub max_clients: usize,
     /// `GET /api/events` streams open at once.
@@ -178,6 +184,7 @@ impl Config {
         if cfg.db.as_os_str().is_empty() {
             cfg.db = default_db(env, euid)?;
         }
+        check_reserved(&cfg)?;
         check_tls(&cfg)?;
         Ok(cfg)
     }
@@ -206,6 +213,9 @@ impl Config {
             socket_mode: 0,
             socket_owner: None,
             max_connections: 0,
+            max_connections_per_address: 0,
+            max_connections_per_net: 0,
+            reserved_connections: None,
             max_clients: 0,
             max_event_streams: 0,
             max_body: 0,
@@ -239,6 +249,29 @@ fn check_tls(cfg: &Config) -> Res<()> {
         _ => {}
     }
     Ok(())
+}
+
+/// `--reserved-conns` must leave ordinary connections for everyone else.
+fn check_reserved(cfg: &Config) -> Res<()> {
+    if let Some(reserved) = cfg.reserved_connections
+        && reserved >= cfg.max_connections
+    {
+        return Err(fail!(
+            "--reserved-conns: {reserved} leaves no connection for anyone else \
+             (--max-connections is {}): give a smaller number",
+            cfg.max_connections
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Connection slots kept for requests with a live login: as set, else an eighth of
+    /// `--max-connections` (32 of 256; none below 8).
+    pub fn reserved_connections(&self) -> usize {
+        self.reserved_connections
+            .unwrap_or(self.max_connections / 8)
+    }
 }
 
 /// Splits the arguments into (setting, value) pairs; bare boolean flags get "true".
@@ -324,6 +357,7 @@ pub fn help_text() -> String {
          yes/no, on/off; as flags they take no value. Idle: no client attached and no output.\n\
          Default --db: /var/lib/lanterm/lanterm.db as root, else $XDG_STATE_HOME/lanterm/lanterm.db\n\
          or ~/.local/state/lanterm/lanterm.db.\n\
+         Default --reserved-conns: an eighth of --max-connections.\n\
          Lists (--allowed-origin, --allowed-users) are comma-separated. Origins: scheme://host[:port].\n\
          Users: names, and @login for every regular login user (uid 1000 or more, a real shell).\n",
     );

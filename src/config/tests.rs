@@ -193,3 +193,33 @@ fn help_lists_everything() {
         assert!(line.len() <= 100, "too long: {line}");
     }
 }
+
+#[test]
+fn connection_slots_and_their_reserve() {
+    let c = load(&[], &[]).unwrap();
+    assert_eq!(
+        (c.max_connections, c.max_connections_per_address),
+        (256, 32)
+    );
+    assert_eq!(
+        (c.max_connections_per_net, c.reserved_connections()),
+        (64, 32)
+    );
+    let c = load(&["--max-connections", "4"], &[]).unwrap();
+    assert_eq!(c.reserved_connections(), 0, "an eighth, rounded down");
+    let c = load(
+        &["--reserved-conns", "3"],
+        &[("LANTERM_MAX_CONNECTIONS", "4")],
+    )
+    .unwrap();
+    assert_eq!(c.reserved_connections(), 3);
+    let e = fails(
+        &["--max-connections", "4", "--reserved-conns", "4"],
+        &[],
+        "lanterm: ",
+    );
+    assert!(
+        e.contains("--reserved-conns: 4 leaves no connection"),
+        "{e}"
+    );
+}

@@ -6,12 +6,13 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde::Deserialize;
 
 use crate::engine::event::Event;
-use crate::engine::pty::{self, SpawnSpec};
+use crate::engine::pty::{self, SpawnError, SpawnSpec};
 use crate::engine::reaper::Reaper;
 use crate::engine::session::Session;
 use crate::engine::shared::Shared;
@@ -142,12 +143,9 @@ impl Plan {
                 cwd.display().to_string()
             )));
         }
-        if !cwd.is_dir() {
-            return Err(Error::bad_request(format!(
-                "cwd {:?} is not an existing directory",
-                cwd.display().to_string()
-            )));
-        }
+        // Whether the user may enter `cwd` is for the kernel to say, as that user: the child
+        // enters it after the privilege drop (see `refusal`). Asked as root, the answer would
+        // tell whether a path exists where the user cannot look.
         let shell_name = file_name(&account.shell);
         let name = match req.name {
             Some(n) => n,
@@ -178,6 +176,30 @@ impl Plan {
             spec,
             created_by: req.created_by,
         })
+    }
+}
+
+impl Plan {
+    /// The client's answer when the planned process could not be started. Not existing, not
+    /// a directory and not allowed in are one answer: the kernel answers a user who cannot look
+    /// inside a directory "permission denied" for what exists there and what does not, and
+    /// the same words elsewhere keep any answer from being read as an existence test.
+    pub(crate) fn refusal(&self, e: SpawnError) -> Error {
+        let cwd = self.cwd.display().to_string();
+        match e {
+            SpawnError::Cwd(Errno::ENOENT | Errno::EACCES | Errno::ENOTDIR) => {
+                Error::bad_request(format!(
+                    "cwd {cwd:?} is not a directory that {} can enter (it does not exist, \
+                     or is not a directory, or {0} may not enter it)",
+                    self.account.name
+                ))
+            }
+            SpawnError::Cwd(errno) => Error::bad_request(format!("cwd {cwd:?}: {}", errno.desc())),
+            SpawnError::Start(e) => Error::bad_request(format!(
+                "cannot start {} in {cwd}: {e}",
+                self.spec.program.display()
+            )),
+        }
     }
 }
 
@@ -238,13 +260,7 @@ pub(super) async fn start(
     plan: Plan,
     counted: (Slot, Supervising),
 ) -> Result<SessionInfo> {
-    let (pty, child) = pty::spawn(&plan.spec).map_err(|e| {
-        Error::bad_request(format!(
-            "cannot start {} in {}: {e}",
-            plan.spec.program.display(),
-            plan.cwd.display()
-        ))
-    })?;
+    let (pty, child) = pty::spawn(&plan.spec).map_err(|e| plan.refusal(e))?;
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
     let info = SessionInfo {
         id: id.clone(),

@@ -4,6 +4,7 @@
 //! Its state (`shared`) is private to it.
 
 mod adopt;
+mod child;
 mod event;
 mod hold;
 mod idle;
@@ -15,6 +16,7 @@ mod reaper;
 mod retention;
 mod ring;
 mod session;
+mod session_signal;
 mod shared;
 mod signals;
 mod slots;

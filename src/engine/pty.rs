@@ -3,28 +3,33 @@
 //! [`spawn`] opens a pseudo-terminal with `openpty`, starts a process whose controlling terminal
 //! is its slave side (new session, `TIOCSCTTY`, optional privilege drop, working directory), and
 //! hands back a [`Pty`] (the non-blocking master, read and written through tokio's `AsyncFd`) and
-//! the tokio [`Child`] that reaps it. [`signal_session`] delivers a signal to every process of a
-//! terminal session, including grandchildren in other process groups.
+//! the tokio [`Child`] that reaps it. The child starts clean whatever the service inherited:
+//! every signal at its default action, none blocked; the terminal belongs to its user.
+//! [`signal_session`] (in `session_signal`) delivers a signal to every process of a terminal
+//! session, including grandchildren in other process groups.
 //!
 //! For upgrades (see `crate::upgrade`): [`Pty::adopt`] wraps a master inherited across `execve`,
 //! [`Inherited`] takes ownership of inherited descriptors, and [`no_spawns`] holds off spawning
 //! while the upgrade makes descriptors inheritable.
 #![allow(unsafe_code)]
 
+pub use super::child::{Credentials, SpawnError, SpawnSpec};
+pub use super::session_signal::signal_session;
+
 use std::collections::BTreeMap;
-use std::ffi::{CString, OsString};
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::{Winsize, openpty};
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::{Gid, Pid, Uid};
+use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::stat::{Mode, fchmod};
+use nix::unistd::Pid;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::process::{Child, Command};
@@ -38,33 +43,6 @@ nix::ioctl_read_bad!(get_pty_number, nix::libc::TIOCGPTN, nix::libc::c_uint);
 /// between `openpty` and the moment both PTY descriptors are close-on-exec: a PTY descriptor
 /// leaked into another session's child would keep that terminal open after its own process ended.
 static SPAWN_LOCK: Mutex<()> = Mutex::new(());
-
-/// Whom the child becomes before it runs the program (only used when the service is root).
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub uid: Uid,
-    pub gid: Gid,
-    pub groups: Vec<Gid>,
-}
-
-/// Everything needed to start a process on a new PTY.
-#[derive(Debug, Clone)]
-pub struct SpawnSpec {
-    /// The program to execute (an absolute path).
-    pub program: PathBuf,
-    /// `argv[0]` (e.g. `-bash` for a login shell).
-    pub arg0: OsString,
-    /// Arguments after `argv[0]`.
-    pub args: Vec<OsString>,
-    /// The complete environment of the child (nothing is inherited from the service).
-    pub env: Vec<(OsString, OsString)>,
-    /// Working directory, entered after the privilege drop.
-    pub cwd: PathBuf,
-    pub cols: u16,
-    pub rows: u16,
-    /// `Some` to switch user in the child; `None` runs it as the service's own user.
-    pub credentials: Option<Credentials>,
-}
 
 /// The master side of a PTY, non-blocking and registered with tokio.
 pub struct Pty {
@@ -86,12 +64,21 @@ fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
 }
 
 /// Opens a PTY and starts `spec` on it. Must be called from within a tokio runtime.
-pub fn spawn(spec: &SpawnSpec) -> io::Result<(Pty, Child)> {
+pub fn spawn(spec: &SpawnSpec) -> Result<(Pty, Child), SpawnError> {
     // Everything the child needs is prepared before fork: after fork only async-signal-safe
     // calls are allowed, so no allocation happens in `pre_exec`.
     let cwd = CString::new(spec.cwd.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "cwd contains a NUL byte"))?;
-    let credentials = spec.credentials.clone();
+    let owner = super::child::terminal_owner(spec.credentials.as_ref());
+    // std's own error pipe carries only an errno, the same for every step of the child's setup:
+    // this one says that it was the working directory.
+    let (cwd_failed, report) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+    let setup = ChildSetup {
+        cwd,
+        credentials: spec.credentials.clone(),
+        last_signal: nix::libc::SIGRTMAX(),
+        report,
+    };
 
     let _guard = SPAWN_LOCK
         .lock()
@@ -101,6 +88,12 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<(Pty, Child)> {
     set_cloexec(&pair.slave)?;
     let flags = OFlag::from_bits_truncate(fcntl(&pair.master, FcntlArg::F_GETFL)?);
     fcntl(&pair.master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    if let Some((uid, gid)) = owner {
+        // As login does: the user's terminal (screen, gpg's pinentry and mesg need it), which
+        // only the tty group (write, wall) may also write to.
+        nix::unistd::fchown(&pair.slave, Some(uid), Some(gid))?;
+        fchmod(&pair.slave, Mode::from_bits_truncate(0o620))?;
+    }
 
     let mut cmd = Command::new(&spec.program);
     cmd.arg0(&spec.arg0)
@@ -112,27 +105,77 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<(Pty, Child)> {
         .stderr(pair.slave)
         // Reap through tokio, and never leave a running child behind if we drop the handle.
         .kill_on_drop(false);
-    // SAFETY: the closure runs in the forked child before exec and only makes direct system
-    // calls (setsid, ioctl, setgroups, setgid, setuid, chdir) on data prepared before the fork;
-    // it allocates nothing and takes no lock.
+    // SAFETY: the closure runs in the forked child before exec; `ChildSetup::run` only makes
+    // direct system calls on data prepared before the fork, allocates nothing, takes no lock.
     unsafe {
-        cmd.pre_exec(move || {
-            nix::unistd::setsid()?;
-            // stdin is the PTY slave by now (std's dup2 runs before pre_exec).
-            set_controlling_tty(0, 0)?;
-            if let Some(c) = &credentials {
-                nix::unistd::setgroups(&c.groups)?;
-                nix::unistd::setgid(c.gid)?;
-                nix::unistd::setuid(c.uid)?;
-            }
-            nix::unistd::chdir(cwd.as_c_str())?;
-            Ok(())
-        });
+        cmd.pre_exec(move || setup.run());
     }
-    let child = cmd.spawn()?;
+    let child = cmd.spawn();
     drop(cmd); // closes our copies of the slave, so the master sees EOF when the child's go.
     drop(_guard);
+    let child = child.map_err(|e| SpawnError::reported(e, &cwd_failed))?;
     Ok((Pty::register(pair.master)?, child))
+}
+
+/// What the child does between fork and exec, prepared before the fork.
+struct ChildSetup {
+    cwd: CString,
+    credentials: Option<Credentials>,
+    /// The highest signal number (`SIGRTMAX`).
+    last_signal: i32,
+    /// Where the child writes its errno when it cannot enter `cwd` (close-on-exec).
+    report: OwnedFd,
+}
+
+impl ChildSetup {
+    /// Runs in the forked child: only async-signal-safe system calls, no allocation, no lock.
+    fn run(&self) -> io::Result<()> {
+        nix::unistd::setsid()?;
+        // SAFETY: TIOCSCTTY takes an integer argument and touches no memory of ours; stdin is
+        // the PTY slave by now (std's dup2 runs before pre_exec).
+        unsafe { set_controlling_tty(0, 0) }?;
+        if let Some(c) = &self.credentials {
+            nix::unistd::setgroups(&c.groups)?;
+            nix::unistd::setgid(c.gid)?;
+            nix::unistd::setuid(c.uid)?;
+        }
+        // After the privilege drop: the kernel answers as the session's user would be answered.
+        if let Err(e) = nix::unistd::chdir(self.cwd.as_c_str()) {
+            let _ = nix::unistd::write(&self.report, &(e as i32).to_ne_bytes());
+            return Err(e.into());
+        }
+        // Last, so the C library's own calls above (setuid's) ran with its signals as it set them.
+        reset_signals(self.last_signal);
+        Ok(())
+    }
+}
+
+/// Puts every signal back to its default action and unblocks them all. An ignored signal stays
+/// ignored across `exec`, so a `trap '' QUIT` (or `nohup`) in whatever started the service
+/// would otherwise reach every session. Through the raw system call, because the C library
+/// refuses to touch the signals it keeps for itself (32 and 33 with glibc), which a process
+/// can inherit ignored too (glibc's `posix_spawn` leaves them so).
+fn reset_signals(last_signal: i32) {
+    // The kernel's `struct sigaction` all zero means SIG_DFL, no flags, an empty mask, whatever
+    // the field order of the architecture; this is larger than that struct on every one.
+    let default = [0u64; 8];
+    // The kernel's signal set holds signals 1..=SIGRTMAX, a bit each.
+    let set_size = (last_signal as usize).div_ceil(8);
+    for signal in 1..=last_signal {
+        // SAFETY: rt_sigaction reads one kernel `struct sigaction` from `default` (valid,
+        // zeroed, large enough) and writes nothing (the old action pointer is null). SIGKILL
+        // and SIGSTOP answer EINVAL and change nothing.
+        unsafe {
+            nix::libc::syscall(
+                nix::libc::SYS_rt_sigaction,
+                signal,
+                default.as_ptr(),
+                std::ptr::null_mut::<nix::libc::c_void>(),
+                set_size,
+            )
+        };
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
 impl Pty {
@@ -306,68 +349,4 @@ pub fn terminal_size(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u16, u16)> {
     // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, valid for the call.
     unsafe { get_winsize(fd.as_raw_fd(), &mut ws) }.ok()?;
     (ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
-}
-
-/// Sends `signal` to every process in terminal session `sid` (the session leader's pid): its
-/// process group, the terminal's foreground group, and every other process whose session id is
-/// `sid` (job-control shells put each job in a group of its own). Processes that left the
-/// session with `setsid` are deliberately out of reach, as with any terminal.
-///
-/// `leader_alive` says the leader has not been reaped yet, so its pid still names our process
-/// group; once reaped, that number may be reused and only the `/proc` scan is trusted.
-pub fn signal_session(sid: Pid, signal: Signal, pty: Option<&Pty>, leader_alive: bool) {
-    if sid.as_raw() <= 1 {
-        return; // 0, 1 and negative numbers name us, init, or everyone: never a session of ours
-    }
-    if leader_alive {
-        let _ = killpg(sid, signal);
-    }
-    if let Some(pgrp) = pty.and_then(Pty::foreground_group) {
-        let _ = killpg(pgrp, signal);
-    }
-    for pid in session_members(sid) {
-        let _ = kill(pid, signal);
-    }
-}
-
-/// Pids of the processes whose session id is `sid`, read from `/proc`.
-fn session_members(sid: Pid) -> Vec<Pid> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| {
-        let name = entry.ok()?.file_name();
-        let pid: i32 = name.to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        (session_of_stat(&stat)? == sid.as_raw()).then_some(Pid::from_raw(pid))
-    })
-    .collect()
-}
-
-/// The session id field of a `/proc/PID/stat` line. The command name in parentheses may contain
-/// spaces and parentheses itself, so fields are counted from the last `)`.
-fn session_of_stat(stat: &str) -> Option<i32> {
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    // After the name: state, ppid, pgrp, session, ...
-    rest.split_ascii_whitespace().nth(3)?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_field_is_found_after_a_tricky_name() {
-        let stat = "4242 (we ird) (name) S 1 4242 4240 34816 4242 4194560 1 0";
-        assert_eq!(session_of_stat(stat), Some(4240));
-        assert_eq!(session_of_stat("garbage"), None);
-        assert_eq!(session_of_stat("1 (x) S 1"), None);
-    }
-
-    #[test]
-    fn this_process_is_found_in_its_own_session() {
-        let me = Pid::this();
-        let sid = nix::unistd::getsid(None).expect("getsid of self");
-        assert!(session_members(sid).contains(&me));
-    }
 }

@@ -7,13 +7,12 @@
 //! the store reports itself degraded, keeps a bounded amount pending, and resumes by itself.
 
 mod codec;
+mod private;
 mod reader;
 mod schema;
 mod sql;
 mod writer;
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -26,6 +25,7 @@ use tokio::sync::{oneshot, watch};
 use crate::model::error::{Error, Result};
 use crate::model::record::SessionInfo;
 
+use private::create_private_file;
 pub use reader::Stored;
 
 /// How the store behaves; from the service configuration.
@@ -351,25 +351,6 @@ pub fn connect(path: &Path) -> std::result::Result<rusqlite::Connection, String>
         .map_err(|e| format!("{}: {e}", path.display()))?;
     schema::prepare(&mut conn).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(conn)
-}
-
-/// Creates the database's directory (0700) and file (0600) if missing: the file holds terminal
-/// output, which may include anything typed or shown. SQLite gives its WAL the same mode.
-fn create_private_file(path: &Path) -> std::result::Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map(drop)
-        .map_err(|e| format!("opening {}: {e}", path.display()))
 }
 
 /// Bytes this thread has passed to `write(2)` and friends, from `/proc/thread-self/io`.

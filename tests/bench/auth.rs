@@ -10,11 +10,10 @@
 #[path = "server.rs"]
 mod server;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde_json::json;
+use server::spawn::Spawn;
 use server::{Server, binary, request, request_as};
 
 const LOGINS: usize = 9;
@@ -27,20 +26,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn set_password(db: &std::path::Path) {
-    let mut child = Command::new(binary())
-        .args(["passwd", "--db"])
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("lanterm passwd");
-    let mut stdin = child.stdin.take().expect("stdin");
-    writeln!(stdin, "{PASSWORD}").expect("write the password");
-    drop(stdin);
-    assert!(
-        child.wait().expect("wait").success(),
-        "lanterm passwd failed"
-    );
+    let out = Spawn::new(binary())
+        .arg("passwd")
+        .db(db)
+        .stdin(format!("{PASSWORD}\n"))
+        .output();
+    assert!(out.status.success(), "lanterm passwd failed: {out:?}");
 }
 
 /// Median µs of `REQUESTS` `GET /api/sessions`, each on a fresh connection.

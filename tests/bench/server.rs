@@ -1,19 +1,19 @@
-//! The real `lanterm serve` for the benchmarks (`target/release/lanterm`), and a few lines of
-//! HTTP/1.1 to talk to it. Shared by `api.rs` and `auth.rs`.
+//! The real `lanterm serve` for the benchmarks (`target/release/lanterm`), started the way the
+//! tests start it (`tests/common/spawn.rs`), and a few lines of HTTP/1.1 to talk to it. Shared
+//! by `api.rs`, `auth.rs`, `startup.rs` and `upgrade.rs`.
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "../common/spawn.rs"]
+pub mod spawn;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::{Value, json};
+use spawn::{Running, Spawn};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -35,24 +35,11 @@ pub fn binary() -> PathBuf {
 
 /// A real `lanterm serve` on 127.0.0.1 with a database of its own; SIGTERMed when dropped.
 pub struct Server {
-    child: Option<Child>,
+    proc: Running,
     /// `127.0.0.1:PORT`
     pub addr: String,
     /// A bearer token sent with [`Server::get`], once logged in.
     pub token: Option<String>,
-    /// The last lines of its log (for a failure's message).
-    log: Arc<Mutex<VecDeque<String>>>,
-}
-
-/// The address of a `... ready on http://127.0.0.1:PORT: database ...` log line.
-pub fn ready_addr(line: &str) -> Option<String> {
-    let rest = &line[line.find("ready on http://")? + "ready on http://".len()..];
-    let colon = rest.find(':')?;
-    let port: String = rest[colon + 1..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    (!port.is_empty()).then(|| format!("{}:{port}", &rest[..colon]))
 }
 
 impl Server {
@@ -70,67 +57,27 @@ impl Server {
 
     /// Starts on the database already in `dir`.
     pub fn spawn(dir: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--allow-root"])
+        let proc = Spawn::serve(binary())
+            .arg("--allow-root")
             .args(args)
-            .arg("--db")
-            .arg(dir.join("b.db"))
+            .db(&dir.join("b.db"))
             .args(["--log", "info"])
-            .env_clear()
-            .env("HOME", "/root")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lanterm serve");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        let sink = log.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Drains the log for the server's whole life, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut tx = Some(tx);
-            let mut line = Vec::new();
-            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-                let text = String::from_utf8_lossy(&line).into_owned();
-                if let Some(addr) = ready_addr(&text)
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(addr);
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_back(text);
-                if log.len() > 40 {
-                    log.pop_front();
-                }
-                line.clear();
-            }
-        });
-        let mut server = Server {
-            child: Some(child),
-            addr: String::new(),
+            .deadline(DEADLINE)
+            .start();
+        Server {
+            addr: proc.addr.clone(),
+            proc,
             token: None,
-            log,
-        };
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => server.addr = addr,
-            Err(e) => panic!("lanterm serve not ready ({e}): {}", server.log()),
         }
-        server
     }
 
+    /// The last lines of its log (for a failure's message).
     pub fn log(&self) -> String {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .map(String::as_str)
-            .collect()
+        self.proc.log_tail(40)
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.as_ref().expect("running").id() as i32
+        self.proc.pid().as_raw()
     }
 
     /// A `/proc/PID/status` figure in KiB (`VmRSS`, `VmHWM`).
@@ -187,25 +134,6 @@ impl Server {
             other => panic!("expected the attached frame first, got {other:?}"),
         }
         ws
-    }
-}
-
-impl Drop for Server {
-    /// SIGTERM, then waits (SIGKILL after 10 s: the contract says it exits within 5).
-    fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-        let sent = Instant::now();
-        while child.try_wait().ok().flatten().is_none() {
-            if sent.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-                let _ = child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
 }
 

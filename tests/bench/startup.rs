@@ -17,15 +17,12 @@ mod server;
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lanterm::config::Config;
-use lanterm::engine::CreateRequest;
-use lanterm::engine::Manager;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use lanterm::engine::{CreateRequest, Manager};
 use serde_json::json;
+use server::spawn::{Running, Spawn};
 
 const ENDED_SESSIONS: usize = 1000;
 const RUNS: usize = 9;
@@ -86,7 +83,7 @@ fn fill(db: &Path, command: &str) {
 
 /// `lanterm serve` (logins on, as installed) under a pretend systemd.
 struct Service {
-    child: Child,
+    proc: Running,
     notify: UnixDatagram,
     /// exec to READY=1
     ready_after: Duration,
@@ -100,20 +97,15 @@ impl Service {
         let notify = UnixDatagram::bind(&sock).expect("bind the notify socket");
         notify.set_read_timeout(Some(DEADLINE)).unwrap();
         let started = Instant::now();
-        let child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--allow-root", "--db"])
-            .arg(dir.join("b.db"))
+        let proc = Spawn::serve(bin)
+            .arg("--allow-root")
+            .db(&dir.join("b.db"))
             .args(extra)
-            .env_clear()
-            .env("HOME", "/root")
             .env("NOTIFY_SOCKET", &sock)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn lanterm serve");
+            .deadline(DEADLINE)
+            .spawn();
         let mut service = Service {
-            child,
+            proc,
             notify,
             ready_after: Duration::ZERO,
             addr: String::new(),
@@ -138,8 +130,9 @@ impl Service {
     }
 
     fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc/PID/status");
+        let pid = self.proc.pid();
+        let status =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
         let kib: f64 = status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -149,16 +142,7 @@ impl Service {
     }
 
     fn stop(mut self) {
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-        let sent = Instant::now();
-        while self.child.try_wait().ok().flatten().is_none() {
-            if sent.elapsed() > DEADLINE {
-                let _ = self.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5)); // another process's exit
-        }
-        let _ = self.child.wait();
+        self.proc.stop();
     }
 }
 
@@ -200,20 +184,12 @@ fn evict(dir: &Path) {
 }
 
 fn set_password(bin: &Path, db: &Path) {
-    let mut child = Command::new(bin)
-        .args(["passwd", "--db"])
-        .arg(db)
-        .env_clear()
-        .env("HOME", "/root")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("lanterm passwd");
-    use std::io::Write;
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
-    drop(stdin);
-    assert!(child.wait().unwrap().success(), "lanterm passwd");
+    let out = Spawn::new(bin)
+        .arg("passwd")
+        .db(db)
+        .stdin(format!("{PASSWORD}\n"))
+        .output();
+    assert!(out.status.success(), "lanterm passwd: {out:?}");
 }
 
 fn main() {

@@ -91,18 +91,28 @@ impl Events {
     /// Reads (and drops) events until the server ends the stream; `false` if it is still open
     /// after [`TIMEOUT`].
     pub fn ends(&mut self) -> bool {
-        let deadline = Instant::now() + TIMEOUT;
+        self.ends_within(TIMEOUT).is_some()
+    }
+
+    /// Reads until the server ends the stream, at most `wait`: the text of the stream not read
+    /// as events yet (comments included), or `None` if it is still open.
+    pub fn ends_within(&mut self, wait: std::time::Duration) -> Option<String> {
+        let deadline = Instant::now() + wait;
         let mut buf = [0u8; 4096];
         while Instant::now() < deadline {
             match self.stream.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-                Err(_) => return true,
+                Ok(0) => break,
+                Ok(n) => self.raw.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+                Err(_) => break,
             }
         }
-        false
+        if Instant::now() >= deadline {
+            return None;
+        }
+        dechunk(&mut self.raw, &mut self.text);
+        Some(String::from_utf8_lossy(&self.text).into_owned())
     }
 
     /// The next event for which `f` holds, skipping others.

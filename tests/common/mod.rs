@@ -1,6 +1,13 @@
 //! Helpers shared by the integration tests: temporary directories, an engine on a temporary
-//! database, and readers that wait for output or events with a deadline (never a bare sleep).
+//! database, readers that wait for output or events with a deadline (never a bare sleep),
+//! polling with a deadline for state that settles by itself (`poll.rs`), and the one way to
+//! start the real binary (`spawn.rs`).
 #![allow(dead_code)]
+
+mod poll;
+pub mod spawn;
+#[allow(unused_imports)]
+pub use poll::*;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,19 +1,20 @@
-//! A real `lanterm serve` for black-box tests, and the clients that talk to it: a tiny HTTP/1.1
-//! client over `std::net::TcpStream`, a server-sent events reader, (in `ws.rs`) a WebSocket
-//! client that files what it receives, and (in `probe.rs`) raw probes for hostile input. Every
-//! wait has a deadline ([`TIMEOUT`]); nothing sleeps blindly.
+//! A real `lanterm serve` for black-box tests (started by `spawn.rs`, the one way to start the
+//! binary), and the clients that talk to it: a tiny HTTP/1.1 client over
+//! `std::net::TcpStream`, a server-sent events reader, (in `ws.rs`) a WebSocket client that
+//! files what it receives, and (in `probe.rs`) raw probes for hostile input. Every wait has a
+//! deadline ([`TIMEOUT`]); nothing sleeps blindly.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
+use crate::common::spawn::{Running, Spawn};
 use crate::common::{TIMEOUT, TempDir};
 
 #[path = "events.rs"]
@@ -41,27 +42,12 @@ pub fn server_bin() -> String {
 
 /// `lanterm serve` on 127.0.0.1 with a database of its own; SIGTERMed when dropped.
 pub struct Server {
-    child: Option<Child>,
+    proc: Running,
     /// `127.0.0.1:PORT`
     pub addr: String,
     pub dir: TempDir,
-    log: Arc<(Mutex<String>, Condvar)>,
     /// A login token that [`Server::get`] and [`Server::send`] send as a bearer token.
     pub token: Option<String>,
-}
-
-/// The address of a `... ready on http[s]://127.0.0.1:PORT: database ...` log line.
-fn ready_addr(line: &str) -> Option<String> {
-    let at = line.find("ready on http")? + "ready on http".len();
-    let rest = line[at..]
-        .strip_prefix("://")
-        .or_else(|| line[at..].strip_prefix("s://"))?;
-    let colon = rest.find(':')?;
-    let port: String = rest[colon + 1..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    (!port.is_empty()).then(|| format!("{}:{port}", &rest[..colon]))
 }
 
 impl Server {
@@ -109,62 +95,23 @@ impl Server {
     }
 
     fn spawn_bin(bin: &std::path::Path, dir: TempDir, no_auth: bool, extra: &[&str]) -> Server {
-        let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .args(["--flush-interval", "50ms", "--db"])
-            .arg(dir.db());
+        let mut cmd = Spawn::serve(bin)
+            .args(["--flush-interval", "50ms"])
+            .db(&dir.db())
+            .deadline(TIMEOUT);
         if !extra.contains(&"--no-allow-root") {
-            cmd.arg("--allow-root");
+            cmd = cmd.arg("--allow-root");
         }
         if no_auth {
-            cmd.arg("--no-auth");
+            cmd = cmd.arg("--no-auth");
         }
-        let extra: Vec<&str> = extra
-            .iter()
-            .copied()
-            .filter(|a| *a != "--no-allow-root")
-            .collect();
-        cmd.args(extra)
-            .env_clear()
-            .env("HOME", "/root")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn lanterm serve");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new((Mutex::new(String::new()), Condvar::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        // Drains the log for the server's whole life, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut tx = Some(tx);
-            let mut line = Vec::new();
-            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-                let text = String::from_utf8_lossy(&line);
-                sink.0.lock().unwrap().push_str(&text);
-                sink.1.notify_all();
-                if let Some(addr) = ready_addr(&text)
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(addr);
-                }
-                line.clear();
-            }
-        });
-        let addr = match rx.recv_timeout(TIMEOUT) {
-            Ok(addr) => addr,
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("lanterm serve not ready ({e}): {}", log.0.lock().unwrap());
-            }
-        };
+        let proc = cmd
+            .args(extra.iter().filter(|a| **a != "--no-allow-root"))
+            .start();
         Server {
-            child: Some(child),
-            addr,
+            addr: proc.addr.clone(),
+            proc,
             dir,
-            log,
             token: None,
         }
     }
@@ -178,50 +125,27 @@ impl Server {
 
     /// What the server has logged so far.
     pub fn log(&self) -> String {
-        self.log.0.lock().unwrap().clone()
+        self.proc.log()
     }
 
     /// Waits (at most [`TIMEOUT`]) until the log holds `needle` at least `count` times.
     pub fn wait_log(&self, needle: &str, count: usize) {
-        let (text, grew) = &*self.log;
-        let deadline = Instant::now() + TIMEOUT;
-        let mut text = text.lock().unwrap();
-        while text.matches(needle).count() < count {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "{needle:?} not logged {count} times in {TIMEOUT:?}:\n{text}"
-            );
-            text = grew.wait_timeout(text, left).unwrap().0;
-        }
+        self.proc.wait_log(needle, count);
     }
 
     /// Sends `signal` to the server.
     pub fn signal(&self, signal: Signal) {
-        kill(self.pid(), signal).expect("signal the server");
+        self.proc.signal(signal);
     }
 
     pub fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+        self.proc.pid()
     }
 
     /// SIGTERM, then waits (at most [`TIMEOUT`], then SIGKILL): the exit status and how long
-    /// the server took to exit.
+    /// the server took to exit. Its log is complete afterwards.
     pub fn terminate(&mut self) -> (ExitStatus, Duration) {
-        let mut child = self.child.take().expect("server still running");
-        let sent = Instant::now();
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for lanterm") {
-                return (status, sent.elapsed());
-            }
-            if sent.elapsed() > TIMEOUT {
-                let _ = child.kill();
-                let status = child.wait().expect("wait for lanterm");
-                return (status, sent.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(10)); // another process's exit: no event
-        }
+        self.proc.stop()
     }
 
     pub fn get(&self, path: &str) -> Resp {
@@ -278,14 +202,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            let _ = self.terminate();
-        }
-    }
-}
-
 /// The password [`Server::start_logged_in`] sets.
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -297,22 +213,11 @@ pub fn set_password(db: &std::path::Path, password: &str) {
 
 /// Runs `lanterm passwd --db DB` with `password` on standard input.
 pub fn passwd(db: &std::path::Path, password: &str) -> std::process::Output {
-    let mut child = Command::new(BIN)
-        .args(["passwd", "--db"])
-        .arg(db)
-        .env_clear()
-        .env("HOME", "/root")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lanterm passwd");
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write the password");
-    drop(stdin);
-    child.wait_with_output().expect("wait for lanterm passwd")
+    Spawn::new(BIN)
+        .arg("passwd")
+        .db(db)
+        .stdin(format!("{password}\n"))
+        .output()
 }
 
 pub fn id(session: &Value) -> String {

@@ -60,8 +60,9 @@ pub struct Client {
     pub texts: Vec<Value>,
     /// How many of `texts` [`Client::text`] has handed out.
     seen: usize,
-    /// The close frame's code (`Some(1005)` for a close frame without one).
+    /// The close frame's code (`Some(1005)` for a close frame without one), and its reason.
     pub close: Option<u16>,
+    pub close_reason: Option<String>,
     /// The connection has ended (with or without a close frame).
     pub ended: bool,
     /// The error that ended it, if one did.
@@ -98,6 +99,7 @@ impl Client {
             texts: Vec::new(),
             seen: 0,
             close: None,
+            close_reason: None,
             ended: false,
             error: None,
         };
@@ -143,6 +145,7 @@ impl Client {
                 .push(serde_json::from_str(t.as_str()).unwrap_or_else(|e| panic!("{e}: {t:?}"))),
             Message::Close(f) => {
                 self.close = Some(f.as_ref().map_or(1005, |f| u16::from(f.code)));
+                self.close_reason = f.as_ref().map(|f| f.reason.to_string());
                 self.ended = true;
             }
             _ => {}
@@ -193,10 +196,15 @@ impl Client {
 
     /// Reads until the connection ends; the close code (`None`: ended without a close frame).
     pub async fn closed(&mut self) -> Option<u16> {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        self.closed_within(TIMEOUT).await
+    }
+
+    /// [`Client::closed`] waiting at most `wait`.
+    pub async fn closed_within(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
         while !self.ended {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(!left.is_zero(), "connection still open after {TIMEOUT:?}");
+            assert!(!left.is_zero(), "connection still open after {wait:?}");
             self.frame(left).await;
         }
         self.close

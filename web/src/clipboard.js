@@ -43,6 +43,20 @@ export async function copySelection(term, fallback = '') {
   toast((await copyText(text)) ? 'Copied' : 'Copy failed: the browser refused');
 }
 
+// Pasted text loses every escape character (ESC, and the one-byte CSI U+009B): a paste that
+// held `ESC [ 201 ~` would otherwise end the shell's bracketed paste early and run what follows
+// without Enter. Control characters such as tab and newline stay.
+export function sanitizePaste(text) {
+  return text.replace(/[\x1b\u009b]/g, '');
+}
+
+// Every paste path ends here: the menu, the paste dialog and the browser's own paste event
+// (Ctrl+V, Ctrl+Shift+V, the phone's paste), which the terminal view sends through this too.
+export function pasteInto(term, text) {
+  const clean = sanitizePaste(text);
+  if (clean) term.paste(clean);
+}
+
 // Pastes the clipboard into the terminal view, through the paste dialog when the browser
 // does not let the page read the clipboard.
 async function paste(view) {
@@ -53,14 +67,14 @@ async function paste(view) {
   if (window.isSecureContext && navigator.clipboard && navigator.clipboard.readText) {
     try {
       const text = await navigator.clipboard.readText();
-      if (text) view.term.paste(text);
+      if (text) pasteInto(view.term, text);
       return;
     } catch {
       /* fall back to the dialog */
     }
   }
   openPasteDialog((text) => {
-    if (text && !view.destroyed) view.term.paste(text);
+    if (text && !view.destroyed) pasteInto(view.term, text);
   });
 }
 

@@ -1,5 +1,5 @@
 // Logins: the login screen, the first-run "choose a password" screen (the service's setup
-// link, `?setup=TOKEN`), logging out, the change-password dialog, and finding out whether the
+// link, `#setup=TOKEN`: in the fragment, so the token never travels in a request), logging out, the change-password dialog, and finding out whether the
 // service needs a login at all (see docs/UI.md).
 
 import { api } from './api.js';
@@ -36,15 +36,16 @@ export function markNoLogins() {
   document.documentElement.classList.add('no-logins');
 }
 
-// The setup token from the page's query (`?setup=TOKEN`), or null.
-export const setupParam = () => new URLSearchParams(location.search).get('setup');
+// The setup token from the page's fragment (`#setup=TOKEN`), or null.
+export const setupParam = () => {
+  const m = /^#setup=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  return m ? m[1] : null;
+};
 
-// Takes `?setup=` out of the address (and so out of the history), keeping the route.
+// Takes `#setup=` out of the address (and so out of the history); the list's route remains.
 export function dropSetupParam() {
-  const url = new URL(location.href);
-  if (!url.searchParams.has('setup')) return;
-  url.searchParams.delete('setup');
-  history.replaceState(history.state, '', `${url.pathname}${url.search}${url.hash}`);
+  if (!location.hash.startsWith('#setup=')) return;
+  history.replaceState(history.state, '', `${location.pathname}${location.search}`);
 }
 
 function showScreen(which) {
@@ -96,7 +97,7 @@ const waitText = (s) => (s >= 60 ? `${Math.floor(s / 60)}:${String(s % 60).padSt
 // message shows in the form; after a 429 the button counts the wait down. `body()` returns the
 // request's body or throws an Error whose message is shown (no request); `ok(data)` runs on
 // success, `failed(e)` may take an error over (returns true).
-function passwordForm(form, { button, error, path, body, ok, failed = () => false, own401 = true }) {
+function passwordForm(form, { button, error, path, body, ok, failed = async () => false, own401 = true }) {
   const label = button.textContent;
   let until = 0;
   let timer = 0;
@@ -134,7 +135,7 @@ function passwordForm(form, { button, error, path, body, ok, failed = () => fals
       ok(answer);
     } catch (err) {
       button.disabled = false;
-      if (failed(err)) return;
+      if (await failed(err)) return;
       show(err.message);
       if (err.status === 429) {
         until = Date.now() + Math.max(1, err.retryAfter || 1) * 1000;
@@ -176,17 +177,19 @@ async function logout() {
 }
 
 function openPasswordDialog() {
+  $('#p-current').value = '';
   $('#p-password').value = '';
   $('#p-password2').value = '';
   $('#password-error').hidden = true;
   $('#password-dialog').hidden = false;
-  $('#p-password').focus();
+  $('#p-current').focus();
 }
 
 function closePasswordDialog() {
   const d = $('#password-dialog');
   if (d.hidden) return;
   d.hidden = true;
+  $('#p-current').value = '';
   $('#p-password').value = '';
   $('#p-password2').value = '';
   if (!$('#list-view').hidden) $('#change-password').focus();
@@ -218,7 +221,7 @@ export function setupLogin(h) {
       dropSetupParam();
       leave();
     },
-    failed: (e) => {
+    failed: async (e) => {
       if (e.status !== 403) return false;
       // the link was used already, or a password exists: logging in is the way now
       dropSetupParam();
@@ -230,12 +233,22 @@ export function setupLogin(h) {
     button: $('#p-submit'),
     error: $('#password-error'),
     path: 'api/password',
-    body: () => ({ password: newPassword('#p-password', '#p-password2') }),
+    body: () => {
+      const current = $('#p-current').value;
+      if (!current) throw new Error('Type the current password.');
+      return { current_password: current, password: newPassword('#p-password', '#p-password2') };
+    },
     ok: () => {
       closePasswordDialog();
       toast('Password changed. Every other login has ended.', 4000);
     },
-    own401: false, // a 401 here means this login ended: the login screen takes over
+    // A 401 is a wrong current password while this login lives on; else the login ended and
+    // the login screen takes over.
+    failed: async (e) => {
+      if (e.status !== 401 || (await loginState()) === 'in') return false;
+      showLogin('Your login has ended: log in again.');
+      return true;
+    },
   });
 
   $('#logout').addEventListener('click', logout);

@@ -3,7 +3,7 @@
 // after the replay, follows the window's and the font's size, and shows the status.
 
 import { api, sessionPath } from './api.js';
-import { copySelection } from './clipboard.js';
+import { copySelection, pasteInto } from './clipboard.js';
 import { $ } from './dom.js';
 import { MAX_FONT, MIN_FONT, baseFontSize, fontFor, metrics } from './fonts.js';
 import { exitText, toast } from './format.js';
@@ -51,6 +51,17 @@ export class TermView {
       this.send(bytes);
     });
     term.attachCustomKeyEventHandler((e) => this.onKey(e));
+    // The browser's paste (keyboard, context menu, a phone's paste) reaches xterm.js's textarea
+    // through this element: take it first, so that it is sanitised like every other paste.
+    const onPaste = (e) => {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      if (this.ro || this.ended) return;
+      const text = e.clipboardData ? e.clipboardData.getData('text/plain') : '';
+      if (text) pasteInto(this.term, text);
+    };
+    this.el.addEventListener('paste', onPaste, true);
+    this.disposers.push(() => this.el.removeEventListener('paste', onPaste, true));
     suppressReplayQueries(term, () => this.replaying);
 
     this.applyModeUi();

@@ -24,18 +24,9 @@ test('Ctrl-C during `yes` ends it within 1 s', { timeout: 60_000 }, async () => 
   const t0 = performance.now();
   await page.keyboard.press('Control+c');
   const tPressed = performance.now() - t0;
-  let ended = null;
-  let elapsed;
-  const deadline = t0 + 15_000;
-  while (performance.now() < deadline) {
-    const cur = await fx.srv.api.get(s.id);
-    elapsed = performance.now() - t0;
-    if (cur.status !== 'running') {
-      ended = cur;
-      break;
-    }
-    await sleep(20);
-  }
+  // Polled (nothing announces the end to this test), often: the time is what is measured.
+  const ended = await fx.srv.api.waitEnded(s.id, { timeout: 15_000, interval: 20 }).catch(() => null);
+  const elapsed = performance.now() - t0;
   console.log(
     `yes flood: Ctrl-C -> session ended after ${ended ? Math.round(elapsed) : '>15000'} ms ` +
     `(keyboard.press returned after ${Math.round(tPressed)} ms; server had ${before.output_bytes} bytes, ` +

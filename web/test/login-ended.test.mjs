@@ -22,7 +22,7 @@ before(async () => {
   browser = await launchBrowser();
   ({ page } = await newPage(browser, {}, 'ended'));
   // the password, set through the setup link's token (no page involved)
-  const token = new URL(await srv.setupLink()).searchParams.get('setup');
+  const token = await srv.setupToken();
   const r = await srv.api.call('POST', 'api/password', { password, setup_token: token });
   assert.equal(r.status, 200, `setting the first password: ${await r.text()}`);
 });
@@ -44,7 +44,8 @@ async function bearer(pw) {
 /** Changes the password with a bearer login: every other login (the page's) is revoked. */
 async function changePasswordElsewhere(next) {
   const token = await bearer(password);
-  const r = await srv.api.call('POST', 'api/password', { password: next }, { authorization: `Bearer ${token}` });
+  const body = { password: next, current_password: password };
+  const r = await srv.api.call('POST', 'api/password', body, { authorization: `Bearer ${token}` });
   assert.equal(r.status, 200, `changing the password: ${await r.text()}`);
   password = next;
 }
@@ -129,6 +130,16 @@ test('change password from the page: other logins end, this page stays in', { ti
   for (const sel of ['#p-password', '#p-password2']) {
     assert.equal(await page.getAttribute(sel, 'autocomplete'), 'new-password');
   }
+  assert.equal(await page.getAttribute('#p-current', 'autocomplete'), 'current-password');
+  // A wrong current password: said in the dialog, and this login lives on.
+  await page.fill('#p-current', 'not the password');
+  await page.fill('#p-password', 'fourth password here');
+  await page.fill('#p-password2', 'fourth password here');
+  await page.press('#p-password2', 'Enter');
+  await page.waitForFunction(() => /current password is wrong/.test(document.querySelector('#password-error').textContent));
+  assert.equal(await page.isVisible('#password-dialog'), true);
+  assert.equal(await page.isVisible('#login-view'), false, 'a wrong current password does not log out');
+  await page.fill('#p-current', password);
   await page.fill('#p-password', 'fourth password here');
   await page.fill('#p-password2', 'fourth password HERE');
   await page.press('#p-password2', 'Enter');

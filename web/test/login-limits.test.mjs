@@ -16,7 +16,7 @@ let browser;
 before(async () => {
   srv = await startServer({ logins: true, extraArgs: ['--login-attempts', String(ATTEMPTS)] });
   browser = await launchBrowser();
-  const token = new URL(await srv.setupLink()).searchParams.get('setup');
+  const token = await srv.setupToken();
   const r = await srv.api.call('POST', 'api/password', { password: PASSWORD, setup_token: token });
   assert.equal(r.status, 200, `setting the password: ${await r.text()}`);
 });

@@ -27,20 +27,22 @@ after(async () => {
 });
 
 test('set the password, log out and in, and use a terminal, all under /lanterm/', { timeout: 90_000 }, async () => {
-  const token = new URL(await srv.setupLink()).searchParams.get('setup');
+  const token = await srv.setupToken();
   const { page, context } = await newPage(browser, {}, 'login-subpath');
   const requests = [];
   const sockets = [];
   page.on('request', (r) => requests.push(`${r.method()} ${r.url()}`));
   page.on('websocket', (ws) => sockets.push(ws.url()));
   try {
-    await page.goto(`${px.url}?setup=${token}`);
+    await page.goto(`${px.url}#setup=${token}`);
     await page.waitForSelector('#setup-form', { state: 'visible' });
     await page.fill('#s-password', PASSWORD);
     await page.fill('#s-password2', PASSWORD);
     await page.press('#s-password2', 'Enter');
     await page.waitForSelector('#list-view', { state: 'visible' });
     assert.equal(page.url(), px.url, 'the setup token is gone, the page stays under /lanterm/');
+    const leaked = requests.filter((r) => r.includes('setup='));
+    assert.deepEqual(leaked, [], 'the setup token (in the fragment) is in no request');
 
     await page.click('#logout');
     await page.fill('#l-password', PASSWORD);

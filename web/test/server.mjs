@@ -9,15 +9,17 @@
 // It runs with --no-auth unless `startServer({ logins: true })`: then with logins and no
 // password yet, so the service logs its first-run setup link (`await srv.setupLink()`).
 //
-// The binary is $LANTERM_BIN, else /work/main/target/debug/lanterm (build the page first:
-// `cd web && node build.mjs && cd .. && cargo build`, so that it is embedded).
+// The binary is $LANTERM_BIN, else this repository's target/debug/lanterm (build the page
+// first: `scripts/web && cargo build`, so that it is embedded).
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export const BIN = process.env.LANTERM_BIN || '/work/main/target/debug/lanterm';
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = process.env.LANTERM_BIN || join(REPO, 'target', 'debug', 'lanterm');
 
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -28,6 +30,13 @@ const LOG_KEEP = 64 * 1024;
  * `logins`: without --no-auth (a fresh database, so no password is set).
  */
 export async function startServer({ extraArgs = [], logins = false } = {}) {
+  if (!existsSync(BIN)) {
+    const from = process.env.LANTERM_BIN ? '$LANTERM_BIN' : 'the default';
+    throw new Error(
+      `no lanterm binary at ${BIN} (${from}): build it with \`scripts/web && cargo build\` ` +
+      'in the repository, or set LANTERM_BIN to one',
+    );
+  }
   const dir = mkdtempSync(join(tmpdir(), 'lanterm-e2e-'));
   const args = [
     'serve',
@@ -97,7 +106,7 @@ export async function startServer({ extraArgs = [], logins = false } = {}) {
   async function setupLink({ timeout = READY_TIMEOUT_MS } = {}) {
     const deadline = Date.now() + timeout;
     for (;;) {
-      const m = /(http:\/\/\S+\/\?setup=[A-Za-z0-9_-]+)/.exec(log);
+      const m = /(http:\/\/\S+\/#setup=[A-Za-z0-9_-]+)/.exec(log);
       if (m) return m[1];
       if (Date.now() > deadline || exitInfo !== null) {
         throw new Error(`no setup link in lanterm's log within ${timeout} ms:\n${log}`);
@@ -106,7 +115,12 @@ export async function startServer({ extraArgs = [], logins = false } = {}) {
     }
   }
 
-  return { url, origin, port, dir, child, api: apiClient(url), log: () => log, setupLink, stop };
+  /** The setup link's token (its fragment is `#setup=TOKEN`). */
+  async function setupToken(opts) {
+    return new URL(await setupLink(opts)).hash.slice('#setup='.length);
+  }
+
+  return { url, origin, port, dir, child, api: apiClient(url), log: () => log, setupLink, setupToken, stop };
 }
 
 /** Small helpers for the REST API of docs/PROTOCOL.md, against base URL `base` (ends in /). */
