@@ -10,9 +10,10 @@ use tokio::sync::broadcast;
 
 use crate::config::Config;
 use crate::engine::adopt::{self, Frozen, HandedSession};
+use crate::engine::client_guard::ClientGuard;
 use crate::engine::event::Event;
 use crate::engine::launch::{self, CreateRequest, Plan};
-use crate::engine::session::{ClientGuard, Session};
+use crate::engine::session::Session;
 use crate::engine::shared::Shared;
 use crate::engine::{idle, retention, signals};
 use crate::model::error::{Code, Error, Result};

@@ -5,6 +5,7 @@
 
 mod adopt;
 mod child;
+mod client_guard;
 mod event;
 mod hold;
 mod idle;
@@ -24,9 +25,10 @@ mod supervise;
 mod user;
 
 pub use adopt::{Frozen, FrozenSession, HandedSession};
+pub use client_guard::ClientGuard;
 pub use event::Event;
 pub use launch::{CreateRequest, dimension};
 pub use manager::Manager;
 pub use ring::RING_CAPACITY;
-pub use session::{Chunk, ClientGuard, Session, Tail};
+pub use session::{Chunk, Session, Tail};
 pub use signals::parse_stop_signal;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{broadcast, watch};
 
+use crate::engine::client_guard::ClientGuard;
 use crate::engine::event::Event;
 use crate::engine::output::{InMemory, Output};
 use crate::engine::pty::Pty;
@@ -244,7 +245,13 @@ impl Session {
                 tail.end
             )));
         }
-        let in_memory = lock(&self.output).read(offset, max);
+        // Never past `tail.end` (the ring is written before the tail moves): no client may hold
+        // bytes the session does not say it has yet.
+        let readable = usize::try_from(tail.end - offset).unwrap_or(usize::MAX);
+        let in_memory = match readable {
+            0 => InMemory::Nothing,
+            n => lock(&self.output).read(offset, max.min(n)),
+        };
         let oldest_in_memory = match in_memory {
             InMemory::Bytes(bytes) => return Ok(Chunk::Data(bytes)),
             InMemory::Gone { oldest } => oldest,
@@ -347,10 +354,13 @@ impl Session {
                 (n < max).then_some(n + 1)
             })
             .ok()?;
-        Some(ClientGuard {
-            session: self.clone(),
-            events,
-        })
+        Some(ClientGuard::new(self.clone(), events))
+    }
+
+    /// A client went away: one fewer, and the idle clock starts again.
+    pub(super) fn client_left(&self) {
+        self.clients.fetch_sub(1, Ordering::Relaxed);
+        self.last_activity.store(now_ms(), Ordering::Relaxed);
     }
 
     /// Notes that a stop was asked for: however the process then ends, it is `stopped`.
@@ -372,27 +382,5 @@ impl Session {
     /// process group).
     pub(super) fn leader_alive(&self) -> bool {
         !self.reaped.load(Ordering::Acquire)
-    }
-}
-
-/// One attached client, counted in its session's `clients` until dropped. Its going also
-/// resets the session's idle clock and is announced (`session.updated`).
-pub struct ClientGuard {
-    session: Arc<Session>,
-    events: broadcast::Sender<Event>,
-}
-
-impl ClientGuard {
-    pub fn session(&self) -> &Arc<Session> {
-        &self.session
-    }
-}
-
-impl Drop for ClientGuard {
-    fn drop(&mut self) {
-        let session = &self.session;
-        session.clients.fetch_sub(1, Ordering::Relaxed);
-        session.last_activity.store(now_ms(), Ordering::Relaxed);
-        let _ = self.events.send(Event::Updated(session.info()));
     }
 }
