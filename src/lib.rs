@@ -31,5 +31,6 @@ pub mod session;
 mod session_signal;
 pub mod store;
 mod supervise;
+pub mod transfer;
 pub mod upgrade;
 pub mod user;

@@ -7,6 +7,7 @@ mod assets;
 pub(crate) mod attach;
 mod body;
 mod events;
+mod files;
 mod health;
 mod login;
 mod metrics;
@@ -37,6 +38,7 @@ pub use server::{Listeners, Open, Reloader, accept_until, bind, bind_inheriting}
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_body: u64,
+    pub max_upload: u64,
     pub max_clients: usize,
     pub max_frame: u64,
     pub ack_window: u64,
@@ -72,6 +74,7 @@ impl Api {
             gate,
             limits: Limits {
                 max_body: config.max_body,
+                max_upload: config.max_upload,
                 max_clients: config.max_clients,
                 max_frame: config.max_frame,
                 ack_window: config.ack_window,

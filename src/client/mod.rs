@@ -2,6 +2,7 @@
 //! `lanterm new`, `lanterm attach`. They talk to a running service over its HTTP API.
 
 mod attach;
+pub mod get;
 mod http;
 
 use std::process::ExitCode;

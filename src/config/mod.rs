@@ -74,6 +74,8 @@ pub struct Config {
     pub max_event_streams: usize,
     /// Largest request body.
     pub max_body: u64,
+    /// Largest file uploaded into a session (`POST /api/sessions/{id}/files`).
+    pub max_upload: u64,
     /// Largest request head (request line and headers), and most header lines.
     pub max_header_bytes: u64,
     pub max_headers: usize,
@@ -176,6 +178,7 @@ impl Config {
             max_clients: 0,
             max_event_streams: 0,
             max_body: 0,
+            max_upload: 0,
             max_header_bytes: 0,
             max_headers: 0,
             header_timeout: Duration::ZERO,
