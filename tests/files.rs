@@ -211,6 +211,7 @@ fn a_one_gib_upload_keeps_the_service_small() {
         SIZE
     );
     let peak = peak_rss_kib(s.pid().as_raw());
+    eprintln!("the service peaked at {peak} KiB");
     assert!(peak < 32 * 1024, "the service peaked at {peak} KiB");
     std::fs::remove_file(dir.path().join("gig")).unwrap();
 }

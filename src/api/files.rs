@@ -161,8 +161,14 @@ pub async fn upload(api: &Arc<Api>, id: &str, req: Request<Incoming>) -> Result<
         return Err(Error::internal("the transfer has no pipes"));
     };
     let mut out = BufReader::new(stdout);
-    answer(&mut out).await?;
-    let sent = feed(api, req.into_body(), &mut stdin, max).await;
+    let mut body = req.into_body();
+    if let Err(e) = answer(&mut out).await {
+        // Read (and drop) the body first: a browser still sending it would see the connection
+        // reset instead of this answer (409 before the overwrite question, 403).
+        let _ = discard(api, &mut body, max).await;
+        return Err(e);
+    }
+    let sent = feed(api, body, &mut stdin, max).await;
     let result = match sent {
         Ok(()) => answer(&mut out).await,
         Err(e) => {
@@ -226,6 +232,22 @@ async fn feed(
         .flush()
         .await
         .map_err(|e| Error::internal(format!("the transfer failed: {e}")))
+}
+
+/// Reads the rest of a body without keeping it, up to `max` bytes.
+async fn discard(api: &Api, body: &mut Incoming, max: u64) -> Result<(), Error> {
+    let idle = api.limits.client_timeout;
+    let mut total = 0u64;
+    while total <= max {
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx));
+        match tokio::time::timeout(idle, next).await {
+            Ok(Some(Ok(frame))) => {
+                total += frame.data_ref().map_or(0, |d| d.len() as u64);
+            }
+            _ => break,
+        }
+    }
+    Ok(())
 }
 
 async fn write_frame(stdin: &mut tokio::process::ChildStdin, data: &[u8]) -> Result<(), Error> {

@@ -27,18 +27,30 @@ async function shellIn(tag) {
 
 test('a file dropped on the terminal lands in the shell directory', { timeout: 60_000 }, async () => {
   const { dir, id, page, context } = await shellIn('drop');
-  await page.evaluate(() => {
+  const drop = (text) => page.evaluate((t) => {
     const data = new DataTransfer();
-    data.items.add(new File(['dropped bytes\n'], 'dropped.txt', { type: 'text/plain' }));
+    data.items.add(new File([t], 'dropped.txt', { type: 'text/plain' }));
     const target = document.querySelector('#terminal .xterm-screen');
     for (const type of ['dragenter', 'dragover', 'drop']) {
       target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
     }
-  });
+  }, text);
+  await drop('dropped bytes\n');
   await until(() => readdirSync(dir).includes('dropped.txt'), { message: () => 'the dropped file' });
   await fx.srv.api.input(id, 'ls\n');
   await waitForLine(page, /dropped\.txt/);
   assert.equal(readFileSync(join(dir, 'dropped.txt'), 'utf8'), 'dropped bytes\n');
+  // The same name again: the page asks before replacing it.
+  let asked = '';
+  page.once('dialog', (d) => {
+    asked = d.message();
+    d.accept();
+  });
+  await drop('second bytes\n');
+  await until(() => readFileSync(join(dir, 'dropped.txt'), 'utf8') === 'second bytes\n', {
+    message: () => 'the file replaced after the confirm',
+  });
+  assert.match(asked, /dropped\.txt exists/);
   await context.close();
 });
 
@@ -100,5 +112,27 @@ test('an upload shows its progress and Cancel leaves no file', { timeout: 90_000
   await page.click('#transfer-cancel');
   await page.waitForSelector('#transfer', { state: 'hidden' });
   await until(() => readdirSync(dir).length === 0, { message: () => `left behind: ${readdirSync(dir)}` });
+  await context.close();
+});
+
+test('a read-only view offers no transfer and ignores a drop', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lanterm-files-ro-'));
+  const s = await fx.srv.api.create(null, { cwd: dir });
+  const { page, context } = await newPage(fx.browser, {}, 'ro');
+  await page.goto(`${fx.srv.url}#/s/${s.id}?ro=1`);
+  await waitConnected(page);
+  assert.equal(await page.isVisible('#upload-btn'), false);
+  assert.equal(await page.isVisible('#fetch-btn'), false);
+  await page.evaluate(() => {
+    const data = new DataTransfer();
+    data.items.add(new File(['x'], 'ro.txt'));
+    const target = document.querySelector('#terminal .xterm-screen');
+    target.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+  });
+  // A drop would have started an upload at once: its bar stays hidden, and nothing arrives.
+  assert.equal(await page.isVisible('#transfer'), false);
+  await fx.srv.api.input(s.id, 'echo ro-$((6*7))\n');
+  await waitForLine(page, /^ro-42$/);
+  assert.deepEqual(readdirSync(dir), []);
   await context.close();
 });
