@@ -124,7 +124,7 @@ pub(super) static SETTINGS: &[Setting] = &[
         default: Some("1MiB"), help: "largest request body" },
     Setting { flag: "max-upload", env: "LANTERM_MAX_UPLOAD",
         kind: Kind::Size(KIB, 64 * GIB, |c, v| c.max_upload = v),
-        default: Some("256MiB"), help: "largest file uploaded into a session" },
+        default: Some("256MiB"), help: "largest file upload" },
     Setting { flag: "max-head", env: "LANTERM_MAX_HEAD",
         kind: Kind::Size(8 * KIB, MIB, |c, v| c.max_header_bytes = v),
         default: Some("16KiB"), help: "largest request head" },
