@@ -136,3 +136,17 @@ test('a read-only view offers no transfer and ignores a drop', { timeout: 60_000
   assert.deepEqual(readdirSync(dir), []);
   await context.close();
 });
+
+test('a file pasted into the terminal is uploaded', { timeout: 60_000 }, async () => {
+  const { dir, page, context } = await shellIn('paste');
+  await page.evaluate(() => {
+    const ta = document.querySelector('#terminal textarea');
+    ta.focus();
+    const data = new DataTransfer();
+    data.items.add(new File(['pasted file\n'], 'pasted.txt'));
+    ta.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  });
+  await until(() => readdirSync(dir).includes('pasted.txt'), { message: () => 'the pasted file' });
+  assert.equal(readFileSync(join(dir, 'pasted.txt'), 'utf8'), 'pasted file\n');
+  await context.close();
+});
