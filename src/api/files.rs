@@ -47,13 +47,15 @@ async fn place(api: &Api, id: &str) -> Result<Place, Error> {
         return Err(not_running());
     }
     let pty = session.pty().ok_or_else(not_running)?;
-    let pid = pty
-        .foreground_group()
-        .map(|p| p.as_raw())
-        .or_else(|| session.pid())
-        .ok_or_else(not_running)?;
-    let dir = std::fs::read_link(format!("/proc/{pid}/cwd"))
-        .map_err(|e| Error::conflict(format!("the shell's directory is unknown: {e}")))?;
+    // The foreground group's leader; when it has gone (the first command of a pipeline that
+    // ended), the session's own process.
+    let cwd = |pid: i32| std::fs::read_link(format!("/proc/{pid}/cwd"));
+    let leader = session.pid().ok_or_else(not_running)?;
+    let dir = match pty.foreground_group().map(|p| cwd(p.as_raw())) {
+        Some(Ok(dir)) => dir,
+        _ => cwd(leader)
+            .map_err(|e| Error::conflict(format!("the shell's directory is unknown: {e}")))?,
+    };
     let user = session.info().user;
     let name = user.clone();
     let credentials = tokio::task::spawn_blocking(move || credentials_of(&name))
