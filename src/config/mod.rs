@@ -322,6 +322,7 @@ pub fn help_text() -> String {
            lanterm [serve] [SETTINGS]   run the service in the foreground\n  \
            lanterm ls | new | attach    use a running service (see lanterm ls --help)\n  \
            lanterm passwd [--db PATH]   set the login password (one line on standard input)\n  \
+           lanterm get FILE             in a session: print a link that downloads FILE\n  \
            lanterm --help | --version\n\n\
          Settings (flag, environment variable, default):\n",
     );
