@@ -175,6 +175,34 @@ fn over_the_limit_is_refused_with_no_partial_file() {
     assert_eq!(r.status, 201, "{}", r.text());
 }
 
+#[test]
+fn a_client_that_goes_away_mid_upload_leaves_no_file() {
+    let s = Server::start_logged_in(&[]);
+    let dir = TempDir::new("files-gone");
+    let sid = shell_in(&s, dir.path(), None);
+    let mut stream = TcpStream::connect(&s.addr).unwrap();
+    let head = format!(
+        "POST /api/sessions/{sid}/files?name=half HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
+         Content-Length: {}\r\n\r\n",
+        auth(&s),
+        10 << 20
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&random_bytes(1 << 20)).unwrap();
+    // The bytes are on their way to disk: the temporary file is there, NAME is not.
+    let deadline = Instant::now() + TIMEOUT;
+    while names(dir.path()).is_empty() {
+        assert!(Instant::now() < deadline, "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!dir.path().join("half").exists());
+    drop(stream);
+    while !names(dir.path()).is_empty() {
+        assert!(Instant::now() < deadline, "left behind: {:?}", names(dir.path()));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The service's peak resident memory, in KiB.
 fn peak_rss_kib(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
