@@ -198,7 +198,11 @@ fn a_client_that_goes_away_mid_upload_leaves_no_file() {
     assert!(!dir.path().join("half").exists());
     drop(stream);
     while !names(dir.path()).is_empty() {
-        assert!(Instant::now() < deadline, "left behind: {:?}", names(dir.path()));
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {:?}",
+            names(dir.path())
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
