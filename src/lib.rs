@@ -15,4 +15,5 @@ pub mod model;
 pub mod serve;
 pub mod store;
 pub mod system;
+pub mod transfer;
 pub mod upgrade;

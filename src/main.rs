@@ -19,6 +19,11 @@ fn main() -> ExitCode {
         }
         Some("serve") => &args[1..],
         Some(cmd @ ("ls" | "new" | "attach")) => return lanterm::cli::run(cmd, &args[1..]),
+        Some(lanterm::transfer::SUBCOMMAND) => {
+            let rest: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
+            return lanterm::transfer::run(&rest);
+        }
+        Some("get") => return lanterm::cli::get::run(&args[1..]),
         Some("passwd") => return lanterm::cli::passwd::run(&args[1..]),
         Some("--version" | "-V" | "version") => {
             println!("lanterm {}", env!("CARGO_PKG_VERSION"));

@@ -8,6 +8,7 @@ mod assets;
 pub(crate) mod attach;
 mod body;
 mod events;
+mod files;
 mod health;
 mod login;
 mod metrics;
@@ -41,6 +42,7 @@ pub use serving::Serving;
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_body: u64,
+    pub max_upload: u64,
     pub max_clients: usize,
     pub max_frame: u64,
     pub ack_window: u64,
@@ -76,6 +78,7 @@ impl Api {
             gate,
             limits: Limits {
                 max_body: config.max_body,
+                max_upload: config.max_upload,
                 max_clients: config.max_clients,
                 max_frame: config.max_frame,
                 ack_window: config.ack_window,

@@ -13,7 +13,7 @@ use hyper::header::{
 use hyper::{Method, Request};
 
 use super::respond::{self, Response};
-use super::{Api, assets, attach, events, health, login, metrics, output, sessions};
+use super::{Api, assets, attach, events, files, health, login, metrics, output, sessions};
 use crate::auth::{Caller, Peer};
 use crate::model::error::{Code, Error};
 
@@ -120,6 +120,10 @@ async fn route(
         (Method::GET, ["api", "sessions", id, "output"]) => {
             output::download(m, id, req.uri().query()).await
         }
+        (Method::POST, ["api", "sessions", id, "files"]) => files::upload(api, id, req).await,
+        (Method::GET, ["api", "sessions", id, "files"]) => {
+            files::download(api, id, req.uri().query()).await
+        }
         (Method::GET, ["api", "sessions", id, "attach"]) => attach::upgrade(api, id, req, caller),
         (Method::GET, ["api", "events"]) => events::stream(api, caller),
         (_, path) => Err(wrong_method_or_missing(path)),
@@ -135,6 +139,7 @@ fn allowed_methods(path: &[&str]) -> Option<&'static str> {
         ["api", "sessions", _] => "GET, PATCH, DELETE",
         ["api", "sessions", _, "input" | "resize" | "stop"] => "POST",
         ["api", "sessions", _, "output" | "attach"] => "GET",
+        ["api", "sessions", _, "files"] => "GET, POST",
         _ => return None,
     })
 }

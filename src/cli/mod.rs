@@ -3,6 +3,7 @@
 //! `lanterm passwd` (in `passwd`) works on the database directly.
 
 mod attach;
+pub mod get;
 mod http;
 pub mod passwd;
 

@@ -74,6 +74,8 @@ pub struct Config {
     pub max_event_streams: usize,
     /// Largest request body.
     pub max_body: u64,
+    /// Largest file uploaded into a session (`POST /api/sessions/{id}/files`).
+    pub max_upload: u64,
     /// Largest request head (request line and headers), and most header lines.
     pub max_header_bytes: u64,
     pub max_headers: usize,
@@ -219,6 +221,7 @@ impl Config {
             max_clients: 0,
             max_event_streams: 0,
             max_body: 0,
+            max_upload: 0,
             max_header_bytes: 0,
             max_headers: 0,
             header_timeout: Duration::ZERO,
@@ -337,6 +340,7 @@ pub fn help_text() -> String {
            lanterm [serve] [SETTINGS]   run the service in the foreground\n  \
            lanterm ls | new | attach    use a running service (see lanterm ls --help)\n  \
            lanterm passwd [--db PATH]   set the login password (one line on standard input)\n  \
+           lanterm get FILE             in a session: print a link that downloads FILE\n  \
            lanterm --help | --version\n\n\
          Settings (flag, environment variable, default):\n",
     );

@@ -117,6 +117,26 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(Pty, Child), SpawnError> {
     Ok((Pty::register(pair.master)?, child))
 }
 
+/// Starts `cmd` (pipes and arguments set by the caller) as `credentials`' user when given: its
+/// process takes their groups, gid and uid between fork and exec, before it runs or opens
+/// anything (the file transfer worker). Under [`SPAWN_LOCK`], so it inherits no PTY descriptor.
+pub fn spawn_as(mut cmd: Command, credentials: Option<Credentials>) -> io::Result<Child> {
+    if let Some(c) = credentials {
+        // SAFETY: the closure runs in the forked child before exec and only makes three direct
+        // system calls on data moved in before the fork; it allocates nothing and takes no lock.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::unistd::setgroups(&c.groups)?;
+                nix::unistd::setgid(c.gid)?;
+                nix::unistd::setuid(c.uid)?;
+                Ok(())
+            });
+        }
+    }
+    let _guard = SPAWN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    cmd.spawn()
+}
+
 /// What the child does between fork and exec, prepared before the fork.
 struct ChildSetup {
     cwd: CString,

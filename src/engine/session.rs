@@ -173,6 +173,11 @@ impl Session {
         lock(&self.pty).clone()
     }
 
+    /// The terminal's foreground process group (its leader's pid), while the session runs.
+    pub fn foreground_group(&self) -> Option<i32> {
+        self.pty()?.foreground_group().map(|p| p.as_raw())
+    }
+
     /// Appends PTY output: into the ring, offered to the store, then readers are woken.
     /// Returns `false` when the store's queue had no room for all of it: the caller then waits
     /// for room ([`Session::wait_for_store`]) before reading more.

@@ -7,6 +7,7 @@
 import { setUnauthorizedHandler } from './api.js';
 import { closeMenu, setupMenu, setupPasteDialog } from './clipboard.js';
 import { $, isTouch, trackViewport } from './dom.js';
+import { setupFetchDialog } from './files.js';
 import { setupKeybar } from './keys.js';
 import { listView, setupCreateForm } from './list.js';
 import {
@@ -110,6 +111,7 @@ async function start() {
   setupKeybar(currentView);
   setupMenu(currentView);
   setupPasteDialog(currentView);
+  setupFetchDialog(currentView);
   setupLogin({ hideViews, loggedIn: route });
   setUnauthorizedHandler(() => showLogin('Your login has ended: log in again.'));
   window.addEventListener('hashchange', route);

@@ -5,6 +5,7 @@
 import { api, sessionPath } from './api.js';
 import { copySelection, pasteInto } from './clipboard.js';
 import { $ } from './dom.js';
+import { setupFiles, uploadFiles } from './files.js';
 import { MAX_FONT, MIN_FONT, baseFontSize, fontFor, metrics } from './fonts.js';
 import { exitText, toast } from './format.js';
 import { applyMods, keyData, resetMods } from './keys.js';
@@ -57,12 +58,15 @@ export class TermView {
       e.preventDefault();
       e.stopImmediatePropagation();
       if (this.ro || this.ended) return;
+      const files = e.clipboardData ? [...e.clipboardData.files] : [];
+      if (files.length) return uploadFiles(this.id, files);
       const text = e.clipboardData ? e.clipboardData.getData('text/plain') : '';
       if (text) pasteInto(this.term, text);
     };
     this.el.addEventListener('paste', onPaste, true);
     this.disposers.push(() => this.el.removeEventListener('paste', onPaste, true));
     suppressReplayQueries(term, () => this.replaying);
+    this.disposers.push(setupFiles(this));
 
     this.applyModeUi();
     this.updateDownload();
@@ -150,6 +154,8 @@ export class TermView {
     t.title = this.ro ? 'Read-only: switch to read-write' : 'Switch to read-only viewing (a shareable link)';
     t.classList.toggle('active', this.ro);
     $('#keybar').hidden = this.ro || this.ended;
+    $('#upload-btn').hidden = this.ro || this.ended;
+    $('#fetch-btn').hidden = this.ro || this.ended;
   }
 
   updateDownload() {
