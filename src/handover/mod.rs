@@ -126,6 +126,9 @@ impl Handover {
             }
         }
         let previous = doc.previous.and_then(|p| Some((take(p.exe_fd)?, p.argv)));
+        if let Some(lock) = doc.lock_fd.and_then(&mut take) {
+            crate::store::inherit_lock(lock); // the database's lock, still held
+        }
         Handover {
             exe: PathBuf::from(doc.exe),
             sessions,
@@ -154,6 +157,7 @@ impl Handover {
             sessions: Vec::new(),
             listeners: Vec::new(),
             previous: None,
+            lock_fd: None, // the previous binary locks the database anew
         };
         for s in &self.sessions {
             let Some(master) = &s.master else { continue };

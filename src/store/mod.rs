@@ -7,6 +7,7 @@
 //! the store reports itself degraded, keeps a bounded amount pending, and resumes by itself.
 
 mod codec;
+mod lock;
 mod private;
 mod reader;
 mod schema;
@@ -25,6 +26,7 @@ use tokio::sync::{oneshot, watch};
 use crate::error::{Error, Result};
 use crate::record::SessionInfo;
 
+pub use lock::{inherit as inherit_lock, lock_path};
 use private::create_private_file;
 pub use reader::Stored;
 
@@ -141,6 +143,8 @@ pub struct Store {
     reader: Arc<reader::Reader>,
     thread: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
+    /// One service per database: held until the writer has finished ([`Store::close`]).
+    lock: Mutex<Option<lock::DbLock>>,
 }
 
 /// A session loaded from the file at startup, with its progress handle.
@@ -153,6 +157,9 @@ impl Store {
     /// Opens (or creates) the database, migrates it, turns every session still marked
     /// `running` into `lost`, and starts the writer thread. Blocking: call before serving.
     pub fn open(config: StoreConfig) -> std::result::Result<(Store, Vec<Loaded>), String> {
+        // Before anything touches the database: a second service must change nothing.
+        private::create_dir(&config.path)?;
+        let lock = lock::acquire(&config.path)?;
         create_private_file(&config.path)?;
         let (conn, loaded) = sql::open(&config.path)?;
         let reader = reader::Reader::open(&config.path)?;
@@ -171,6 +178,7 @@ impl Store {
             reader: Arc::new(reader),
             thread: Mutex::new(Some(thread)),
             path: config.path,
+            lock: Mutex::new(Some(lock)),
         };
         Ok((store, loaded))
     }
@@ -303,6 +311,16 @@ impl Store {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+        if let Ok(mut lock) = self.lock.lock() {
+            lock.take();
+        }
+    }
+
+    /// A duplicate of the database lock's descriptor (it shares the lock), for an upgrade's
+    /// `execve` to keep: the new program goes on holding the lock through it.
+    pub fn lock_descriptor(&self) -> Option<std::os::fd::OwnedFd> {
+        let lock = self.lock.lock().ok()?;
+        lock.as_ref()?.fd().try_clone_to_owned().ok()
     }
 
     pub fn health(&self) -> Health {
