@@ -160,6 +160,7 @@ impl Store {
         // Before anything touches the database: a second service must change nothing.
         private::create_dir(&config.path)?;
         let lock = lock::acquire(&config.path)?;
+        schema::check_file(&config.path)?;
         create_private_file(&config.path)?;
         let (conn, loaded) = sql::open(&config.path)?;
         let reader = reader::Reader::open(&config.path)?;
@@ -362,6 +363,7 @@ fn wal_path(path: &Path) -> PathBuf {
 /// for the parts that keep small records beside the output: logins (`auth::keys`) and
 /// `lanterm passwd`. Blocking.
 pub fn connect(path: &Path) -> std::result::Result<rusqlite::Connection, String> {
+    schema::check_file(path)?;
     create_private_file(path)?;
     let mut conn =
         rusqlite::Connection::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
