@@ -39,7 +39,13 @@ fn a_newer_schema_is_refused_and_the_file_is_left_byte_identical() {
     let before = std::fs::read(&db).unwrap();
 
     let out = Command::new(server::server_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-auth", "--allow-root"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-auth",
+            "--allow-root",
+        ])
         .arg("--db")
         .arg(&db)
         .env_clear()
@@ -71,7 +77,13 @@ fn a_file_that_is_not_a_database_is_refused_untouched() {
     std::fs::write(&db, b"these are notes, not a database\n".repeat(10)).unwrap();
     let before = std::fs::read(&db).unwrap();
     let out = Command::new(server::server_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-auth", "--allow-root"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-auth",
+            "--allow-root",
+        ])
         .arg("--db")
         .arg(&db)
         .env_clear()

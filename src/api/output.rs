@@ -33,7 +33,7 @@ pub async fn download(m: &Manager, id: &str, query: Option<&str>) -> Result<Resp
     } else {
         "application/octet-stream"
     };
-    let (mut response, tx) = respond::stream(content_type, 4);
+    let (mut response, tx) = respond::fallible_stream(content_type, 4);
     for (name, value) in [("x-output-start", start), ("x-output-end", end)] {
         response
             .headers_mut()
@@ -53,12 +53,14 @@ pub async fn download(m: &Manager, id: &str, query: Option<&str>) -> Result<Resp
                     continue;
                 }
                 Ok(Chunk::Wait | Chunk::End) => break,
-                // Headers are sent: the body ends short of `x-output-end`, and the log says why.
+                // Headers are sent: the body is broken off (no terminating chunk), so the
+                // client sees a failed download rather than a short one; the log says why.
                 Err(e) => {
                     log::warn!(
                         "output of session {}: reading stopped at {offset}: {e}",
                         session.id
                     );
+                    let _ = tx.send(Err(std::io::Error::other(e.message))).await;
                     break;
                 }
             };
@@ -67,7 +69,7 @@ pub async fn download(m: &Manager, id: &str, query: Option<&str>) -> Result<Resp
                 Some(s) => s.feed(&bytes),
                 None => bytes,
             };
-            if !piece.is_empty() && tx.send(piece.into()).await.is_err() {
+            if !piece.is_empty() && tx.send(Ok(piece.into())).await.is_err() {
                 break; // the client went away
             }
         }

@@ -6,6 +6,7 @@
 //! (`reader`) from tokio's blocking pool. If the disk fills up or the file turns unwritable,
 //! the store reports itself degraded, keeps a bounded amount pending, and resumes by itself.
 
+mod check;
 mod codec;
 mod lock;
 mod private;
@@ -98,8 +99,10 @@ pub struct Health {
     pub stored_bytes: u64,
     /// Terminal output read from every session since the service started.
     pub output_bytes: u64,
-    /// Failed commits and deletes since the service started.
+    /// Failed commits and deletes since the service started (and damage found).
     pub errors: u64,
+    /// What showed the file damaged (a read that failed, `quick_check`), if anything did.
+    pub damaged: Option<String>,
 }
 
 /// Counters the writer thread updates and anyone may read.
@@ -119,6 +122,8 @@ struct Shared {
     stored_bytes: AtomicU64,
     output_bytes: AtomicU64,
     errors: AtomicU64,
+    /// The first sign of damage in the file (see `check`); never cleared while running.
+    damaged: Mutex<Option<String>>,
 }
 
 /// Messages the writer's queue holds at most (each also counts against `queue_bytes`).
@@ -145,6 +150,8 @@ pub struct Store {
     path: PathBuf,
     /// One service per database: held until the writer has finished ([`Store::close`]).
     lock: Mutex<Option<lock::DbLock>>,
+    /// Stops the integrity check started with the store, if it is still running.
+    check: Mutex<Option<rusqlite::InterruptHandle>>,
 }
 
 /// A session loaded from the file at startup, with its progress handle.
@@ -180,7 +187,12 @@ impl Store {
             thread: Mutex::new(Some(thread)),
             path: config.path,
             lock: Mutex::new(Some(lock)),
+            check: Mutex::new(None),
         };
+        // Off the start-up path: the service is ready before the check has read the file.
+        if let Ok(mut slot) = store.check.lock() {
+            *slot = check::spawn(&store.path, store.shared.clone());
+        }
         Ok((store, loaded))
     }
 
@@ -296,15 +308,19 @@ impl Store {
             .await
             .map_err(|e| Error::internal(format!("store read: {e}")))?
             .map_err(|e| {
-                Error::new(
-                    crate::error::Code::Unavailable,
-                    format!("reading stored output: {e}"),
-                )
+                let message = format!("reading stored output: {e}");
+                if check::is_damage(&e) {
+                    check::note(&self.shared, &self.path, &format!("session #{seq}: {e}"));
+                }
+                Error::new(crate::error::Code::Unavailable, message)
             })
     }
 
     /// Stops the writer after it has committed everything queued, and waits for it. Blocking.
     pub fn close(&self) {
+        if let Some(check) = self.check.lock().ok().and_then(|mut c| c.take()) {
+            check.interrupt();
+        }
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
         }
@@ -339,6 +355,7 @@ impl Store {
             stored_bytes: s.stored_bytes.load(Ordering::Relaxed),
             output_bytes: s.output_bytes.load(Ordering::Relaxed),
             errors: s.errors.load(Ordering::Relaxed),
+            damaged: s.damaged.lock().ok().and_then(|d| d.clone()),
         }
     }
 }
