@@ -127,6 +127,7 @@ impl Manager {
             history_bytes: config.history_bytes,
             max_bytes: config.store_max_bytes,
             flush_interval: config.flush_interval,
+            commit_idle: config.commit_idle,
             flush_bytes: config.flush_bytes,
             queue_bytes: config.store_queue,
             compress: config.compress,
@@ -273,6 +274,7 @@ impl Manager {
                     ),
                 )
             })?;
+        self.shared.store.watching(session.seq);
         let _ = self.shared.events.send(Event::Updated(session.info()));
         Ok(ClientGuard {
             session,

@@ -205,6 +205,9 @@ impl Session {
             let start = ring.end();
             ring.write(data);
             let end = ring.end();
+            // Output someone is shown is committed soon after it goes quiet (`--commit-idle`).
+            self.progress
+                .set_watched(self.clients.load(Ordering::Relaxed) > 0);
             if out.offered == start {
                 // The usual case: everything before was queued; queue this read as it is.
                 if store.offer_output(self.seq, start, data.to_vec()) {

@@ -125,6 +125,42 @@ struct Link {
     pending_detach: bool,
     /// This connection got as far as `attached`.
     attached: bool,
+    /// When output arrived, to say what a service that stopped uncleanly did not keep.
+    marks: Marks,
+}
+
+/// Output offsets with the time they arrived: at most one a second, the newest [`MARKS`].
+#[derive(Default)]
+struct Marks(std::collections::VecDeque<(u64, i64)>);
+
+/// Marks kept: the output of the last minute or so of activity.
+const MARKS: usize = 64;
+
+impl Marks {
+    fn note(&mut self, offset: u64) {
+        let now = crate::clock::Timestamp::now().0;
+        if self.0.back().is_none_or(|&(_, t)| t < now) {
+            if self.0.len() == MARKS {
+                self.0.pop_front();
+            }
+            self.0.push_back((offset, now));
+        }
+    }
+
+    /// The time (UTC, `HH:MM:SS`) output at `offset` arrived, about.
+    fn time_of(&self, offset: u64) -> String {
+        let at = self
+            .0
+            .iter()
+            .rev()
+            .find(|(o, _)| *o <= offset)
+            .or(self.0.front());
+        let stamp = at.map_or_else(crate::clock::Timestamp::now, |&(_, t)| {
+            crate::clock::Timestamp(t)
+        });
+        let text = stamp.to_string(); // RFC 3339: 2026-12-06T14:02:11Z
+        format!("{} UTC", text.get(11..19).unwrap_or(&text))
+    }
 }
 
 /// One WebSocket connection: from the offset held (or the server's replay) until it ends.
@@ -140,6 +176,7 @@ async fn connect_once(
         offset,
         pending_detach,
         attached,
+        marks,
     } = link;
     let mode = if read_only { "ro" } else { "rw" };
     let from = offset.map(|o| format!("&from={o}")).unwrap_or_default();
@@ -187,6 +224,7 @@ async fn connect_once(
         tokio::select! {
             msg = ws.next() => match msg {
                 Some(Ok(Message::Binary(bytes))) => {
+                    marks.note(offset.unwrap_or(0));
                     *offset = Some(offset.unwrap_or(0) + bytes.len() as u64);
                     let _ = stdout.write_all(&bytes).and_then(|()| stdout.flush());
                 }
@@ -195,7 +233,16 @@ async fn connect_once(
                     match v["type"].as_str() {
                         Some("attached") => {
                             *attached = true;
-                            *offset = v["offset"].as_u64();
+                            let at = v["offset"].as_u64();
+                            // The service stopped before storing output shown here: say so
+                            // once and go on from what it has.
+                            if let (Some(held), Some(at)) = (*offset, at)
+                                && at < held
+                            {
+                                let since = marks.time_of(at);
+                                eprint!("\r\n[output after {since} was not saved]\r\n");
+                            }
+                            *offset = at;
                             send_size(&mut ws, read_only).await;
                         }
                         Some("gap") => *offset = v["to"].as_u64(),

@@ -151,6 +151,8 @@ pub fn run(command: &str, args: &[String]) -> ExitCode {
             },
         }
     });
+    // `attach` may leave a blocking read of standard input behind: do not wait for a key.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -13,16 +13,17 @@ mod private;
 mod reader;
 mod schema;
 mod sql;
+mod state;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 use crate::record::SessionInfo;
@@ -30,6 +31,8 @@ use crate::record::SessionInfo;
 pub use lock::{inherit as inherit_lock, lock_path};
 use private::create_private_file;
 pub use reader::Stored;
+use state::Shared;
+pub use state::{Health, Progress};
 
 /// How the store behaves; from the service configuration.
 #[derive(Debug, Clone)]
@@ -41,89 +44,14 @@ pub struct StoreConfig {
     pub max_bytes: u64,
     /// Longest time output waits in memory before it is committed.
     pub flush_interval: Duration,
+    /// Output of a watched session is committed once no watched output came for this long.
+    pub commit_idle: Option<Duration>,
     /// A session's pending output that triggers a commit before the interval is up.
     pub flush_bytes: u64,
     /// Bytes of output in flight to the writer thread.
     pub queue_bytes: u64,
     /// Compress stored output (LZ4) where that makes it smaller.
     pub compress: bool,
-}
-
-/// What the writer has made durable for one session; shared with the session's readers.
-#[derive(Debug)]
-pub struct Progress {
-    /// Output offset up to which everything the writer received is committed.
-    stored_end: watch::Sender<u64>,
-    /// The oldest offset the store still holds for the session.
-    history_start: AtomicU64,
-}
-
-impl Progress {
-    fn new(stored_end: u64, history_start: u64) -> Arc<Progress> {
-        Arc::new(Progress {
-            stored_end: watch::Sender::new(stored_end),
-            history_start: AtomicU64::new(history_start),
-        })
-    }
-    pub fn stored_end(&self) -> u64 {
-        *self.stored_end.borrow()
-    }
-    pub fn history_start(&self) -> u64 {
-        self.history_start.load(Ordering::Relaxed)
-    }
-    /// Wakes when more output has been committed.
-    pub fn watch(&self) -> watch::Receiver<u64> {
-        self.stored_end.subscribe()
-    }
-}
-
-/// The store's condition, for the health endpoint and the logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
-    pub ok: bool,
-    pub last_error: Option<String>,
-    pub path: PathBuf,
-    /// Database file plus its write-ahead log, in bytes.
-    pub size_bytes: u64,
-    /// Output received by the writer and not yet committed.
-    pub pending_bytes: u64,
-    /// Output bytes committed since the service started.
-    pub committed_bytes: u64,
-    /// Bytes the writer thread handed to the kernel (database, WAL and checkpoints).
-    pub disk_write_bytes: u64,
-    /// Output bytes that never reached the store (queue full or over the pending bound).
-    pub dropped_bytes: u64,
-    /// Transactions committed since the service started.
-    pub commits: u64,
-    /// Stored output in the file (compressed sizes), what `--store-max-bytes` bounds.
-    pub stored_bytes: u64,
-    /// Terminal output read from every session since the service started.
-    pub output_bytes: u64,
-    /// Failed commits and deletes since the service started (and damage found).
-    pub errors: u64,
-    /// What showed the file damaged (a read that failed, `quick_check`), if anything did.
-    pub damaged: Option<String>,
-}
-
-/// Counters the writer thread updates and anyone may read.
-#[derive(Debug, Default)]
-struct Shared {
-    ok: AtomicBool,
-    last_error: Mutex<Option<String>>,
-    pending_bytes: AtomicU64,
-    committed_bytes: AtomicU64,
-    disk_write_bytes: AtomicU64,
-    dropped_bytes: AtomicU64,
-    /// Output bytes queued for the writer and not yet taken by it.
-    in_flight: AtomicU64,
-    /// Signalled each time the writer takes output from the queue (room for more).
-    space: tokio::sync::Notify,
-    commits: AtomicU64,
-    stored_bytes: AtomicU64,
-    output_bytes: AtomicU64,
-    errors: AtomicU64,
-    /// The first sign of damage in the file (see `check`); never cleared while running.
-    damaged: Mutex<Option<String>>,
 }
 
 /// Messages the writer's queue holds at most (each also counts against `queue_bytes`).
@@ -138,6 +66,8 @@ enum Msg {
     Delete { seq: i64, done: oneshot::Sender<()> },
     /// Commit everything pending now.
     Flush { done: oneshot::Sender<()> },
+    /// A client attached to the session (see `--commit-idle`).
+    Watched { seq: i64 },
 }
 
 /// A handle to the store. Cheap to share behind an `Arc`.
@@ -145,6 +75,7 @@ pub struct Store {
     tx: Mutex<Option<SyncSender<Msg>>>,
     shared: Arc<Shared>,
     queue_bytes: u64,
+    config: StoreConfig,
     reader: Arc<reader::Reader>,
     thread: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
@@ -183,6 +114,7 @@ impl Store {
             tx: Mutex::new(Some(tx)),
             shared,
             queue_bytes: config.queue_bytes,
+            config: config.clone(),
             reader: Arc::new(reader),
             thread: Mutex::new(Some(thread)),
             path: config.path,
@@ -222,6 +154,15 @@ impl Store {
             self.shared.in_flight.fetch_sub(len, Ordering::AcqRel);
         }
         sent
+    }
+
+    /// A client attached to session `seq`: output it is shown before it is committed gets
+    /// committed soon after the session goes quiet (`--commit-idle`). Never waits: with the
+    /// queue full, output is flowing and being committed anyway.
+    pub fn watching(&self, seq: i64) {
+        if let Some(tx) = self.sender() {
+            let _ = tx.try_send(Msg::Watched { seq });
+        }
     }
 
     /// Resolves when the writer next takes output from its queue.
@@ -299,6 +240,21 @@ impl Store {
         self.send(Msg::Flush { done }).await?;
         wait.await
             .map_err(|_| Error::internal("the store thread has stopped"))
+    }
+
+    /// Where the output of a session recovered after an unclean stop must go on: past any
+    /// offset a client can hold, so no offset is ever delivered twice with different bytes.
+    /// Clients are shown output before it is committed: at most the ring's bytes not yet
+    /// queued, the queue (`--store-queue`) and the writer's pending bytes (`--flush-bytes`, or
+    /// the bound kept while commits fail) beyond the stored end. The skipped range has no
+    /// stored bytes, so readers meet it as a `gap`. (Sessions do not survive a crash yet; this
+    /// is the rule for when they do.)
+    pub fn resume_offset(&self, stored_end: u64) -> u64 {
+        let pending = writer::pending_cap(&self.config).max(self.config.flush_bytes);
+        let unstored = (crate::ring::RING_CAPACITY as u64)
+            .saturating_add(self.config.queue_bytes)
+            .saturating_add(pending);
+        stored_end.saturating_add(unstored)
     }
 
     /// Reads stored output of session `seq` from offset `from`, at most `max` bytes.

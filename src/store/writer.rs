@@ -45,6 +45,8 @@ pub(super) struct Writer {
     total_stored: u64,
     /// When the oldest uncommitted change arrived.
     dirty_since: Option<Instant>,
+    /// When to commit if no more watched output comes (`--commit-idle`).
+    quiet_due: Option<Instant>,
     /// Bound on a session's pending bytes while commits fail.
     pending_cap: u64,
 }
@@ -62,6 +64,11 @@ struct Committed {
     sessions: Vec<SessionCommit>,
     total_stored: u64,
     bytes: u64,
+}
+
+/// Most output a session keeps pending while commits fail (its oldest bytes go first).
+pub(super) fn pending_cap(config: &StoreConfig) -> u64 {
+    config.flush_bytes.saturating_mul(4).max(1 << 20)
 }
 
 impl Writer {
@@ -83,7 +90,7 @@ impl Writer {
                 (l.info.seq, state)
             })
             .collect();
-        let pending_cap = config.flush_bytes.saturating_mul(4).max(1 << 20);
+        let pending_cap = pending_cap(&config);
         Ok(Writer {
             config,
             shared,
@@ -91,6 +98,7 @@ impl Writer {
             records: HashMap::new(),
             total_stored: 0, // measured by `run`, off the start-up path
             dirty_since: None,
+            quiet_due: None,
             pending_cap,
         })
     }
@@ -110,7 +118,10 @@ impl Writer {
             let msg = match self.dirty_since {
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(since) => {
-                    let due = since + self.config.flush_interval;
+                    let mut due = since + self.config.flush_interval;
+                    if let Some(quiet) = self.quiet_due {
+                        due = due.min(quiet);
+                    }
                     rx.recv_timeout(due.saturating_duration_since(Instant::now()))
                 }
             };
@@ -188,6 +199,20 @@ impl Writer {
                 self.flush(conn);
                 let _ = done.send(());
             }
+            Msg::Watched { seq } => self.watched(seq),
+        }
+    }
+
+    /// A client attached to session `seq`: what it is shown from memory (pending here) is
+    /// committed once the session is quiet, as its new output will be.
+    fn watched(&mut self, seq: i64) {
+        let Some(state) = self.sessions.get(&seq) else {
+            return;
+        };
+        state.progress.set_watched(true);
+        if let (true, Some(idle)) = (state.pending.bytes > 0, self.config.commit_idle) {
+            let due = Instant::now() + idle;
+            self.quiet_due = Some(self.quiet_due.map_or(due, |d| d.min(due)));
         }
     }
 
@@ -229,6 +254,11 @@ impl Writer {
                 .fetch_add(dropped, Ordering::Relaxed);
         }
         let due = pending.bytes >= self.config.flush_bytes;
+        // Output a client was shown: committed once it has been quiet a moment, so a crash
+        // loses little of what clients hold; while it flows it is batched as any other.
+        if let (true, Some(idle)) = (state.progress.watched(), self.config.commit_idle) {
+            self.quiet_due = Some(Instant::now() + idle);
+        }
         self.mark_dirty();
         due && self.shared.ok.load(Ordering::Relaxed)
     }
@@ -247,6 +277,7 @@ impl Writer {
                 self.failed(&e.to_string());
                 // Retry after another interval, not in a tight loop.
                 self.dirty_since = Some(Instant::now());
+                self.quiet_due = None;
             }
         }
         self.shared
@@ -256,7 +287,12 @@ impl Writer {
 
     fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<Committed> {
         for info in self.records.values() {
-            upsert(tx, info)?;
+            // Everything pending is written in this same transaction.
+            let end = self.sessions.get(&info.seq).map_or(info.output_bytes, |s| {
+                let pending = s.pending.segments.back();
+                pending.map_or(s.stored_end, |(start, b)| start + b.len() as u64)
+            });
+            upsert(tx, info, end)?;
         }
         let mut committed = Committed {
             sessions: Vec::new(),
@@ -355,6 +391,7 @@ impl Writer {
         }
         self.set_total_stored(c.total_stored);
         self.dirty_since = None;
+        self.quiet_due = None;
         self.shared
             .pending_bytes
             .fetch_sub(cleared, Ordering::Relaxed);
