@@ -29,6 +29,7 @@ pub mod ring;
 pub mod serve;
 pub mod session;
 mod session_signal;
+pub mod stop_signal;
 pub mod store;
 mod supervise;
 pub mod upgrade;

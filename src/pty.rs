@@ -389,6 +389,15 @@ pub fn exec_keeping(
     error
 }
 
+/// A signalfd (`stop_signal`) under the runtime's watch, for reading when it is readable.
+pub fn watch_signals(
+    sfd: nix::sys::signalfd::SignalFd,
+) -> io::Result<AsyncFd<nix::sys::signalfd::SignalFd>> {
+    // SAFETY: the `SignalFd` owns its descriptor (an `OwnedFd`); the `AsyncFd` takes ownership
+    // of it, so the descriptor is neither closed nor replaced until the `AsyncFd` is dropped.
+    unsafe { AsyncFd::register_with_interest(sfd, Interest::READABLE) }.map_err(io::Error::from)
+}
+
 /// The size (columns, rows) of the terminal on `fd`, if it is one (for `lanterm attach`).
 pub fn terminal_size(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u16, u16)> {
     let mut ws = winsize(0, 0);

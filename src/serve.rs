@@ -16,6 +16,7 @@ use crate::auth::Gate;
 use crate::config::Config;
 use crate::handover::{self, Handover};
 use crate::manager::Manager;
+use crate::stop_signal::StopSignals;
 use crate::upgrade::{self, Upgrader};
 
 /// The whole clean shutdown (connections drained, sessions ended, output committed, database
@@ -24,9 +25,15 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_millis(4500);
 
 /// Runs the service in the foreground; returns the process's exit status.
 pub fn run(config: Config) -> ExitCode {
+    // Before any thread starts: SIGTERM and SIGINT stay blocked in all of them and are read
+    // from a signalfd, so one that arrives during an upgrade's exec is never lost.
+    let blocked = crate::stop_signal::block();
     // First, before anything opens a descriptor: what the previous program handed over, if
     // this process is the new program of an upgrade.
     let handover = handover::take();
+    if let Err(e) = blocked {
+        return failed(handover, e);
+    }
     let binary = upgrade::binary(handover.as_ref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -49,14 +56,13 @@ fn failed(handover: Option<Handover>, error: String) -> ExitCode {
 }
 
 async fn serve(config: Config, handover: Option<Handover>, binary: std::path::PathBuf) -> ExitCode {
-    let (mut term, mut int, mut hup, mut usr2) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-        signal(SignalKind::user_defined2()),
+    let (mut stop, mut hup, mut usr2) = match (
+        StopSignals::new(),
+        signal(SignalKind::hangup()).map_err(|e| e.to_string()),
+        signal(SignalKind::user_defined2()).map_err(|e| e.to_string()),
     ) {
-        (Ok(t), Ok(i), Ok(h), Ok(u)) => (t, i, h, u),
-        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
+        (Ok(s), Ok(h), Ok(u)) => (s, h, u),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             return failed(handover, format!("cannot handle signals: {e}"));
         }
     };
@@ -109,16 +115,14 @@ async fn serve(config: Config, handover: Option<Handover>, binary: std::path::Pa
     let mut server = Some(Serving::start(&api, &stop_tx, listeners));
     loop {
         tokio::select! {
-            _ = term.recv() => { log::info!("SIGTERM: shutting down"); break }
-            _ = int.recv() => { log::info!("SIGINT: shutting down"); break }
+            sig = stop.recv() => { log::info!("{sig}: shutting down"); break }
             _ = hup.recv() => { reloader.reload(); continue }
             _ = usr2.recv() => {}
         }
         // Returns only if the upgrade did not happen.
         tokio::select! {
             () = upgrade::attempt(&upgrader, &manager, &stop_tx, &mut server) => {}
-            _ = term.recv() => { log::info!("SIGTERM: upgrade abandoned, shutting down"); break }
-            _ = int.recv() => { log::info!("SIGINT: upgrade abandoned, shutting down"); break }
+            sig = stop.recv() => { log::info!("{sig}: upgrade abandoned, shutting down"); break }
         }
         if server.is_none() {
             // The API was stopped for the handover: serve again.

@@ -58,10 +58,14 @@ fn held_signals() -> SigSet {
     set
 }
 
-/// Lets the held signals in again; call once their handlers are registered. Signals that
-/// arrived during the exec are delivered now.
+/// Lets the held signals that have handlers (SIGHUP, SIGUSR2) in again; call once those are
+/// registered. Signals that arrived during the exec are delivered now. SIGTERM and SIGINT stay
+/// blocked: they are read from a signalfd (`stop_signal`), pending ones included.
 pub fn signals_handled() {
-    if let Err(e) = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&held_signals()), None) {
+    let mut handled = SigSet::empty();
+    handled.add(Signal::SIGUSR2);
+    handled.add(Signal::SIGHUP);
+    if let Err(e) = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&handled), None) {
         log::warn!("cannot unblock signals: {e}");
     }
 }

@@ -4,8 +4,8 @@
 //! Nothing is repaired: the file stays as it is, for a person to copy away and look at.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags};
 
@@ -42,10 +42,31 @@ pub(super) fn note(shared: &Shared, path: &Path, what: &str) {
     }
 }
 
-/// Starts `PRAGMA quick_check` on a read-only connection of its own, on a thread of its own;
-/// returns the handle that stops it (at shutdown, so it never holds up the last checkpoint).
-pub(super) fn spawn(path: &Path, shared: Arc<Shared>) -> Option<InterruptHandle> {
-    let conn = match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+/// The integrity check's connection: stopped and closed with the store.
+pub(super) struct Check {
+    interrupt: InterruptHandle,
+    /// Kept (idle, with a small page cache) once the check is done, rather than closed while
+    /// the store's other connections hold locks on the file: SQLite would then keep its
+    /// descriptor open anyway, for a later open to reuse. Closed with the store.
+    conn: Arc<Mutex<Option<Connection>>>,
+}
+
+impl Check {
+    /// Stops the check if it still runs (so it never holds up the last checkpoint) and closes
+    /// its connection.
+    pub(super) fn stop(self) {
+        self.interrupt.interrupt();
+        if let Ok(mut conn) = self.conn.lock() {
+            conn.take();
+        }
+    }
+}
+
+/// Starts `PRAGMA quick_check` on a read-only connection of its own, on a thread of its own.
+pub(super) fn spawn(path: &Path, shared: Arc<Shared>) -> Option<Check> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| c.execute_batch("PRAGMA cache_size = -256;").map(|()| c));
+    let conn = match conn {
         Ok(c) => c,
         Err(e) => {
             log::warn!("store: the integrity check cannot open the database: {e}");
@@ -53,23 +74,35 @@ pub(super) fn spawn(path: &Path, shared: Arc<Shared>) -> Option<InterruptHandle>
         }
     };
     let interrupt = conn.get_interrupt_handle();
+    let slot = Arc::new(Mutex::new(None));
+    let keep = slot.clone();
     let path = path.to_owned();
     let started = std::thread::Builder::new()
         .name("lanterm-check".into())
-        .spawn(move || match quick_check(&conn) {
-            Ok(findings) if findings.is_empty() => log::debug!("store: quick_check: ok"),
-            Ok(findings) => note(
-                &shared,
-                &path,
-                &format!("quick_check: {}", findings.join("; ")),
-            ),
-            Err(e) if is_damage(&e) => note(&shared, &path, &format!("quick_check: {e}")),
-            Err(e) => log::debug!("store: quick_check did not finish: {e}"),
+        .spawn(move || {
+            let result = quick_check(&conn);
+            if let Ok(mut slot) = keep.lock() {
+                *slot = Some(conn);
+            }
+            match result {
+                Ok(findings) if findings.is_empty() => {
+                    log::info!("store: quick_check found nothing wrong with the database");
+                }
+                Ok(findings) => {
+                    let found = format!("quick_check: {}", findings.join("; "));
+                    note(&shared, &path, &found);
+                }
+                Err(e) if is_damage(&e) => note(&shared, &path, &format!("quick_check: {e}")),
+                Err(e) => log::debug!("store: quick_check did not finish: {e}"),
+            }
         });
     if let Err(e) = started {
         log::warn!("store: cannot start the integrity check: {e}");
     }
-    Some(interrupt)
+    Some(Check {
+        interrupt,
+        conn: slot,
+    })
 }
 
 /// What `quick_check` reports other than `ok` (the first few lines).

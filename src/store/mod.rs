@@ -82,7 +82,7 @@ pub struct Store {
     /// One service per database: held until the writer has finished ([`Store::close`]).
     lock: Mutex<Option<lock::DbLock>>,
     /// Stops the integrity check started with the store, if it is still running.
-    check: Mutex<Option<rusqlite::InterruptHandle>>,
+    check: Mutex<Option<check::Check>>,
 }
 
 /// A session loaded from the file at startup, with its progress handle.
@@ -275,7 +275,7 @@ impl Store {
     /// Stops the writer after it has committed everything queued, and waits for it. Blocking.
     pub fn close(&self) {
         if let Some(check) = self.check.lock().ok().and_then(|mut c| c.take()) {
-            check.interrupt();
+            check.stop();
         }
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
