@@ -104,3 +104,131 @@ async fn full_disk_degrades_then_recovers_without_losing_output() {
     assert_eq!(m.health().dropped_bytes, 0);
     m.shutdown().await;
 }
+
+/// Fills the file system with files of `size` bytes (the last one short) until it refuses
+/// more; returns them, so that some can be freed.
+fn fill_files(dir: &Path, size: usize) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let block = vec![0u8; 4096];
+    for n in 0.. {
+        let path = dir.join(format!("filler-{n}"));
+        let mut f = std::fs::File::create(&path).unwrap();
+        let mut written = 0;
+        while written < size {
+            if f.write_all(&block).is_err() {
+                files.push(path);
+                return files;
+            }
+            written += block.len();
+        }
+        files.push(path);
+    }
+    files
+}
+
+/// The statuses the file itself holds for these sessions (read-only, beside the engine).
+fn statuses_in_file(db: &Path, ids: &[&str]) -> Vec<Option<String>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    ids.iter()
+        .map(|id| {
+            conn.query_row("SELECT status FROM sessions WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .ok()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_created_and_stopped_on_a_full_disk_are_recorded() {
+    let dir = TempDir::new("full-records");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let Some(_mount) = Mount::tmpfs(&mnt, "2m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let db = mnt.join("lanterm.db");
+    let m = engine(&db, &[]);
+    let before = m.create(command("exec sleep 600")).await.unwrap();
+    m.store().flush().await.unwrap();
+    assert!(fill(&mnt.join("filler")) > 0);
+    // Created with the disk full: its record still reaches the file (a crash now would show
+    // it `lost`, not forget it).
+    let during = m.create(command("exec sleep 600")).await.unwrap();
+    let ids = [before.id.as_str(), during.id.as_str()];
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while statuses_in_file(&db, &ids)[1].is_none() {
+        assert!(std::time::Instant::now() < deadline, "never recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await; // the writer's thread: no event
+    }
+    // A stop with the disk still full: both come back `stopped`, not `lost`.
+    m.shutdown().await;
+    let statuses = statuses_in_file(&db, &ids);
+    assert_eq!(
+        statuses,
+        [Some("stopped".to_owned()), Some("stopped".to_owned())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeing_600_kib_is_enough_to_recover_keeping_the_newest_output() {
+    let dir = TempDir::new("full-recover");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let Some(_mount) = Mount::tmpfs(&mnt, "2m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let db = mnt.join("lanterm.db");
+    let m = engine(&db, &["--compress=off"]);
+    let fillers = fill_files(&mnt, 60 * 1024);
+    // Two sessions print 900 KB each with nothing written: over what 600 KiB can take.
+    let mut ids = Vec::new();
+    for c in ['a', 'b'] {
+        let cmd = format!(
+            "stty raw -echo; head -c 900000 /dev/zero | tr '\\0' {c}; echo; echo done-{c}; exec sleep 600"
+        );
+        ids.push(m.create(command(&cmd)).await.unwrap().id);
+    }
+    for id in &ids {
+        let session = m.session(id.as_str()).unwrap();
+        let mut tail = session.watch();
+        tokio::time::timeout(TIMEOUT, tail.wait_for(|t| t.end >= 900_000))
+            .await
+            .expect("output flows while the disk is full")
+            .unwrap();
+        read_until(&m, &session, 899_000, |o| contains(o, "done-")).await;
+    }
+    wait_health(&m, false).await;
+    let late = m.create(command("exec sleep 600")).await.unwrap();
+
+    for f in fillers.iter().take(10) {
+        std::fs::remove_file(f).unwrap();
+    }
+    let h = wait_health(&m, true).await;
+    assert!(h.dropped_bytes > 0, "the oldest output had to go: {h:?}");
+    assert_eq!(
+        statuses_in_file(&db, &[late.id.as_str()]),
+        [Some("running".into())]
+    );
+    for (id, c) in ids.iter().zip(['a', 'b']) {
+        // What the session says it has is what can be read: from `history_start` on, the
+        // stored bytes (the newest), then the end.
+        let info = m.get(id.as_str()).unwrap();
+        assert!(info.history_start > 0, "{info:?}");
+        let session = m.session(id.as_str()).unwrap();
+        let out = read_until(&m, &session, info.history_start, |o| {
+            contains(o, &format!("done-{c}"))
+        })
+        .await;
+        assert!(
+            out[..out.len() - 12]
+                .iter()
+                .all(|&b| b == c as u8 || b == b'\r' || b == b'\n')
+        );
+    }
+    m.shutdown().await;
+}

@@ -31,6 +31,12 @@ pub fn inherit(fd: OwnedFd) {
     }
 }
 
+/// Disk space the lock file keeps allocated beyond the pid, for the writer to give back when
+/// the disk is full: enough for the session records to be saved (a stop, a new session).
+pub(super) const RESERVE: u64 = 64 * 1024;
+/// The pid's line, padded: what the lock file keeps when its reserve is given up.
+const PID_LINE: u64 = 16;
+
 /// The database's lock, held until dropped (or the process ends).
 pub(super) struct DbLock {
     file: Flock<File>,
@@ -41,6 +47,47 @@ impl DbLock {
     pub(super) fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
     }
+
+    /// The reserve of disk space in the lock file, for the writer (a duplicate descriptor:
+    /// closing it never releases the lock).
+    pub(super) fn reserve(&self) -> Option<Reserve> {
+        let file = self.file.try_clone().ok()?;
+        let held = file.metadata().is_ok_and(|m| m.len() >= RESERVE);
+        Some(Reserve { file, held })
+    }
+}
+
+/// [`RESERVE`] bytes of allocated disk in the lock file: given back to the file system when a
+/// full disk stops even the session records from being saved, taken again once writing works.
+pub(super) struct Reserve {
+    file: File,
+    held: bool,
+}
+
+impl Reserve {
+    /// Frees the reserve; `true` if there was one to free.
+    pub(super) fn give_up(&mut self) -> bool {
+        if !self.held || self.file.set_len(PID_LINE).is_err() {
+            return false;
+        }
+        self.held = false;
+        log::warn!("store: the disk is full: the {RESERVE} bytes kept for this were given back");
+        true
+    }
+
+    /// Allocates the reserve again (after a [`Reserve::give_up`]), if there is room.
+    pub(super) fn take_again(&mut self) {
+        if !self.held {
+            self.held = allocate(&self.file);
+        }
+    }
+}
+
+/// Allocates [`RESERVE`] bytes of disk to the lock file (`fallocate`: blocks are reserved,
+/// no data is written); `false` when there is no room.
+fn allocate(file: &File) -> bool {
+    let len = nix::libc::off_t::try_from(RESERVE).unwrap_or(nix::libc::off_t::MAX);
+    nix::fcntl::fallocate(file, nix::fcntl::FallocateFlags::empty(), 0, len).is_ok()
 }
 
 /// `DB.lock` for the database at `db`.
@@ -81,15 +128,19 @@ pub(super) fn acquire(db: &Path) -> Result<DbLock, String> {
         Err((_, e)) => return Err(format!("locking {shown}: {e}")),
     };
     let mut lock = DbLock { file };
-    let pid = std::process::id();
-    let written = lock
-        .file
-        .set_len(0)
-        .and_then(|()| lock.file.seek(SeekFrom::Start(0)))
-        .and_then(|_| lock.file.write_all(format!("{pid}\n").as_bytes()));
+    let pid = format!(
+        "{:<width$}\n",
+        std::process::id(),
+        width = PID_LINE as usize - 1
+    );
+    let written =
+        (lock.file.seek(SeekFrom::Start(0))).and_then(|_| lock.file.write_all(pid.as_bytes()));
     if let Err(e) = written {
         // The lock holds all the same; only the message a second service gives is poorer.
         log::warn!("{shown}: cannot record this service's pid: {e}");
+    }
+    if lock.file.metadata().is_ok_and(|m| m.len() < RESERVE) && !allocate(&lock.file) {
+        log::warn!("{shown}: no room to keep {RESERVE} bytes for a full disk");
     }
     Ok(lock)
 }
@@ -116,7 +167,7 @@ fn inherited(path: &Path) -> Option<File> {
 fn holder(file: &mut File) -> Option<u32> {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;
-    file.take(32).read_to_string(&mut text).ok()?;
+    file.take(PID_LINE).read_to_string(&mut text).ok()?;
     text.trim().parse().ok()
 }
 

@@ -6,6 +6,7 @@
 //! (`reader`) from tokio's blocking pool. If the disk fills up or the file turns unwritable,
 //! the store reports itself degraded, keeps a bounded amount pending, and resumes by itself.
 
+mod batch;
 mod check;
 mod codec;
 mod lock;
@@ -105,7 +106,8 @@ impl Store {
         let shared = Arc::new(Shared::default());
         shared.ok.store(true, Ordering::Relaxed);
         let (tx, rx) = sync_channel(QUEUE_MESSAGES);
-        let writer_state = writer::Writer::new(config.clone(), &loaded, shared.clone())?;
+        let reserve = lock.reserve();
+        let writer_state = writer::Writer::new(config.clone(), &loaded, shared.clone(), reserve)?;
         let thread = std::thread::Builder::new()
             .name("lanterm-store".into())
             .spawn(move || writer_state.run(conn, rx))
