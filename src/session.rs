@@ -179,6 +179,11 @@ impl Session {
         }
     }
 
+    /// The oldest offset memory (the ring) still holds, while the session has a ring.
+    pub fn memory_start(&self) -> Option<u64> {
+        lock(&self.output).ring.as_ref().map(|r| r.oldest())
+    }
+
     /// Follows the output's end and the session's liveness.
     pub fn watch(&self) -> watch::Receiver<Tail> {
         self.tail.subscribe()

@@ -4,6 +4,8 @@
 //! Uses a real, tiny tmpfs, so it needs root (as in CI); elsewhere it says so and skips.
 
 mod common;
+#[path = "common/server.rs"]
+mod server;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -231,4 +233,77 @@ async fn freeing_600_kib_is_enough_to_recover_keeping_the_newest_output() {
         );
     }
     m.shutdown().await;
+}
+
+/// Waits until `/api/health` answers `status`.
+fn wait_http_health(s: &server::Server, status: u16) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while s.get("/api/health").status != status {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health never {status}"
+        );
+        std::thread::sleep(Duration::from_millis(20)); // the writer's state: no event
+    }
+}
+
+#[test]
+fn a_download_says_where_stored_output_has_a_hole() {
+    let dir = TempDir::new("full-download");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let Some(_mount) = Mount::tmpfs(&mnt, "2m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let db = mnt.join("lanterm.db");
+    let db_flag = db.display().to_string();
+    let s = server::Server::start(&["--db", &db_flag, "--compress=off"]);
+    let sid = s.run(
+        "stty raw -echo; echo early-output; read x; head -c 900000 /dev/zero | tr '\\0' z; \
+         echo; echo late-done; exec sleep 600",
+    );
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while s.session(&sid)["output_bytes"] == 0
+        || s.get("/api/health").json()["database"]["pending_bytes"] != 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "early output never stored"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let early = s.session(&sid)["output_bytes"].as_u64().unwrap();
+    let fillers = fill_files(&mnt, 60 * 1024);
+    let input = serde_json::json!({ "data": "go\n" });
+    assert_eq!(
+        s.send("POST", &format!("/api/sessions/{sid}/input"), Some(input))
+            .status,
+        204
+    );
+    wait_http_health(&s, 503);
+    for f in fillers.iter().take(10) {
+        std::fs::remove_file(f).unwrap();
+    }
+    wait_http_health(&s, 200);
+
+    // From the start: the early output, and where readable output resumes after the hole.
+    let r = s.get(&format!("/api/sessions/{sid}/output?from=0"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-output-start"), Some("0"));
+    assert_eq!(r.header("x-output-end"), Some(early.to_string().as_str()));
+    assert_eq!(r.body, b"early-output\n");
+    let next: u64 = r
+        .header("x-output-next")
+        .expect("where output resumes")
+        .parse()
+        .unwrap();
+    assert!(next > early);
+    // From there: all of it, up to the end, as the headers say.
+    let r = s.get(&format!("/api/sessions/{sid}/output?from={next}"));
+    let end: u64 = r.header("x-output-end").unwrap().parse().unwrap();
+    assert_eq!(r.header("x-output-start"), Some(next.to_string().as_str()));
+    assert_eq!(r.body.len() as u64, end - next);
+    assert!(r.header("x-output-next").is_none());
+    assert!(contains(&r.body, "late-done"), "{}", r.text());
 }

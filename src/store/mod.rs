@@ -259,6 +259,20 @@ impl Store {
         stored_end.saturating_add(unstored)
     }
 
+    /// The stored ranges of session `seq` within `[from, to)` (merged, in order).
+    pub async fn stored_runs(&self, seq: i64, from: u64, to: u64) -> Result<Vec<(u64, u64)>> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || reader.runs(seq, from, to))
+            .await
+            .map_err(|e| Error::internal(format!("store read: {e}")))?
+            .map_err(|e| {
+                Error::new(
+                    crate::error::Code::Unavailable,
+                    format!("reading stored output: {e}"),
+                )
+            })
+    }
+
     /// Reads stored output of session `seq` from offset `from`, at most `max` bytes.
     pub async fn read_output(&self, seq: i64, from: u64, max: usize) -> Result<Stored> {
         let reader = self.reader.clone();
