@@ -28,6 +28,7 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::{Winsize, openpty};
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+use nix::sys::signalfd::SignalFd;
 use nix::sys::stat::{Mode, fchmod};
 use nix::unistd::Pid;
 use tokio::io::Interest;
@@ -389,12 +390,9 @@ pub fn exec_keeping(
     error
 }
 
-/// A signalfd (`stop_signal`) under the runtime's watch, for reading when it is readable.
-pub fn watch_signals(
-    sfd: nix::sys::signalfd::SignalFd,
-) -> io::Result<AsyncFd<nix::sys::signalfd::SignalFd>> {
-    // SAFETY: the `SignalFd` owns its descriptor (an `OwnedFd`); the `AsyncFd` takes ownership
-    // of it, so the descriptor is neither closed nor replaced until the `AsyncFd` is dropped.
+/// A signalfd (`stop_signal`) under the runtime's watch.
+pub fn watch_signals(sfd: SignalFd) -> io::Result<AsyncFd<SignalFd>> {
+    // SAFETY: the `SignalFd` owns its descriptor and the `AsyncFd` owns it until dropped.
     unsafe { AsyncFd::register_with_interest(sfd, Interest::READABLE) }.map_err(io::Error::from)
 }
 

@@ -30,8 +30,7 @@ fn output_reads(db: &Path) -> bool {
         Ok(r) => r,
         Err(_) => return false,
     };
-    let ok = rows.into_iter().all(|r| r.is_ok());
-    ok
+    rows.into_iter().all(|r| r.is_ok())
 }
 
 /// Zeroes a page of the file holding some of `output` (stored raw), one whose loss SQLite

@@ -268,13 +268,8 @@ async fn accept_loop(api: Arc<Api>, listener: Listener, tls: Option<Arc<Tls>>, s
             Err(e) => {
                 // Out of descriptors and the like: say so (now and then), breathe, go on.
                 if warned.is_none_or(|t| t.elapsed() >= ACCEPT_WARN_EVERY) {
-                    let more = match unlogged {
-                        0 => String::new(),
-                        n => format!(" ({n} more failures since the last report)"),
-                    };
-                    log::warn!("accept failed: {e}{more}");
-                    warned = Some(tokio::time::Instant::now());
-                    unlogged = 0;
+                    log::warn!("accept failed: {e} ({unlogged} more since the last report)");
+                    (warned, unlogged) = (Some(tokio::time::Instant::now()), 0);
                 } else {
                     unlogged += 1;
                 }

@@ -18,6 +18,7 @@ use super::writer::Writer;
 const MIN_ROOM: u64 = 4 * CHUNK_MAX as u64;
 
 /// Bytes the file system holding `db` has free for this process.
+#[allow(clippy::useless_conversion)] // u64 on the targets shipped, narrower on 32-bit ones
 fn available(db: &std::path::Path) -> Option<u64> {
     let dir = match db.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
