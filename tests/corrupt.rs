@@ -87,8 +87,9 @@ fn a_damaged_page_fails_the_download_visibly_and_degrades_health() {
     let id = s.run("stty raw -echo; head -c 300000 /dev/urandom");
     let done = s.wait_exit(&id);
     assert_eq!(done["output_bytes"], 300_000);
-    let output = s.get(&format!("/api/sessions/{id}/output?from=0")).body;
-    assert_eq!(output.len(), 300_000);
+    let r = s.get(&format!("/api/sessions/{id}/output?from=0"));
+    let output = r.body.clone();
+    assert_eq!(output.len(), 300_000, "{:?} {}", r.headers, s.log());
     let dir = s.into_dir(); // a clean stop: everything checkpointed into the file
     let db = dir.db();
     assert_eq!(

@@ -107,12 +107,15 @@ async fn a_client_holding_more_than_was_saved_resumes_at_the_real_start() {
     assert!(status.success(), "{status:?}: {text}");
 }
 
-/// `lanterm attach ID --url URL` on a PTY of its own, 80×24.
+/// `lanterm attach ID --url URL --ro` on a PTY of its own, 80×24. Read-only: it sends no size,
+/// whose record change would commit the pending output with it.
 fn attach_cli(url: &str, id: &str) -> (Pty, tokio::process::Child) {
     let spec = SpawnSpec {
         program: BIN.into(),
         arg0: "lanterm".into(),
-        args: vec!["attach".into(), id.into(), "--url".into(), url.into()],
+        args: ["attach", id, "--url", url, "--ro"]
+            .map(Into::into)
+            .to_vec(),
         env: vec![("TERM".into(), "xterm".into())],
         cwd: "/".into(),
         cols: 80,

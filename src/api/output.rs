@@ -17,6 +17,13 @@ pub async fn download(m: &Manager, id: &str, query: Option<&str>) -> Result<Resp
     let session = m.session(id)?;
     let q = Query::parse(query);
     let text = q.one_of("format", &["raw", "text"], "raw")? == "text";
+    // Output still waiting to be committed becomes readable once it is: commit it first, so
+    // that `history_start` and the range below count it.
+    let memory = session.memory_start();
+    let stored = session.progress().stored_end();
+    if memory.is_some_and(|oldest| stored < oldest) && m.store().health().ok {
+        m.store().flush().await?;
+    }
     let info = session.info();
     let from = q.offset("from")?.unwrap_or(info.history_start);
     let to = q.offset("to")?.unwrap_or(info.output_bytes);
@@ -92,10 +99,6 @@ async fn readable(
 ) -> Result<(u64, u64, Option<u64>), Error> {
     let store = m.store();
     let memory = session.memory_start();
-    // Output still waiting to be committed becomes readable once it is.
-    if memory.is_some_and(|oldest| session.progress().stored_end() < oldest) && store.health().ok {
-        store.flush().await?;
-    }
     let mut runs = store.stored_runs(session.seq, want, end).await?;
     runs.extend(memory.map(|oldest| (oldest, end)));
     runs.sort_unstable();
