@@ -16,6 +16,7 @@ use crate::auth::Gate;
 use crate::config::Config;
 use crate::engine::Manager;
 use crate::system::notify;
+use crate::system::stop_signal::StopSignals;
 use crate::upgrade::handover::{self, Handover};
 use crate::upgrade::{self, Upgrader};
 
@@ -25,9 +26,15 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_millis(4500);
 
 /// Runs the service in the foreground; returns the process's exit status.
 pub fn run(config: Config) -> ExitCode {
+    // Before any thread starts: SIGTERM and SIGINT stay blocked in all of them and are read
+    // from a signalfd, so one that arrives during an upgrade's exec is never lost.
+    let blocked = crate::system::stop_signal::block();
     // First, before anything opens a descriptor: what the previous program handed over, if
     // this process is the new program of an upgrade.
     let handover = handover::take();
+    if let Err(e) = blocked {
+        return failed(handover, e);
+    }
     let binary = upgrade::binary(handover.as_ref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,19 +92,19 @@ async fn serve(config: Config, handover: Option<Handover>, binary: std::path::Pa
 
 /// The signals `serve` acts on.
 struct Signals {
-    term: Signal,
-    int: Signal,
+    /// SIGTERM and SIGINT, from a signalfd (`system::stop_signal`): never lost across an exec.
+    stop: StopSignals,
     hup: Signal,
     usr2: Signal,
 }
 
 impl Signals {
-    fn handle() -> std::io::Result<Signals> {
+    fn handle() -> Result<Signals, String> {
+        let tokio_signal = |kind| signal(kind).map_err(|e| e.to_string());
         Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            hup: signal(SignalKind::hangup())?,
-            usr2: signal(SignalKind::user_defined2())?,
+            stop: StopSignals::new()?,
+            hup: tokio_signal(SignalKind::hangup())?,
+            usr2: tokio_signal(SignalKind::user_defined2())?,
         })
     }
 }
@@ -165,16 +172,14 @@ async fn serve_until_stopped(
     let mut server = Some(Serving::start(p.api, p.stop, listeners));
     loop {
         tokio::select! {
-            _ = signals.term.recv() => { log::info!("SIGTERM: shutting down"); break }
-            _ = signals.int.recv() => { log::info!("SIGINT: shutting down"); break }
+            sig = signals.stop.recv() => { log::info!("{sig}: shutting down"); break }
             _ = signals.hup.recv() => { reloader.reload(); continue }
             _ = signals.usr2.recv() => {}
         }
         // Returns only if the upgrade did not happen.
         tokio::select! {
             () = upgrade::attempt(p.upgrader, p.manager, p.stop, &mut server) => {}
-            _ = signals.term.recv() => { log::info!("SIGTERM: upgrade abandoned, shutting down"); break }
-            _ = signals.int.recv() => { log::info!("SIGINT: upgrade abandoned, shutting down"); break }
+            sig = signals.stop.recv() => { log::info!("{sig}: upgrade abandoned, shutting down"); break }
         }
         if server.is_none() {
             // The API was stopped for the handover: serve again.

@@ -450,10 +450,13 @@ fn descriptors_do_not_pile_up_over_upgrades() {
     let pid = s.pid().as_raw();
     let sids: Vec<String> = (0..3).map(|_| s.run("sleep 600")).collect();
     upgrade(&s, 2);
+    // The integrity check after each start opens a connection of its own.
+    s.wait_log("quick_check found nothing wrong", 2);
     let one = descriptors(pid);
     for n in 3..=7 {
         upgrade(&s, n);
     }
+    s.wait_log("quick_check found nothing wrong", 7);
     let many = descriptors(pid);
     let count = |l: &[String], f: &dyn Fn(&str) -> bool| l.iter().filter(|t| f(t)).count();
     for l in [&one, &many] {
@@ -491,4 +494,33 @@ fn descriptors_do_not_pile_up_over_upgrades() {
         assert_eq!(s.session(sid)["status"], "running");
     }
     assert!(s.log().contains("took over 3 of 3 running sessions"));
+}
+
+/// A SIGTERM that comes 0-10 ms after SIGUSR2 (while the upgrade checks the binary, stops the
+/// API, or executes the new program) always stops the service: one that arrives during the
+/// exec waits, pending, for the new program. 100 trials, each a small service of its own.
+#[test]
+fn sigterm_right_after_sigusr2_always_stops_the_service() {
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
+    let started = std::time::Instant::now();
+    for trial in 0..100 {
+        let mut s = Server::start(&[]);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = std::time::Duration::from_micros(seed % 10_000);
+        s.signal(Signal::SIGUSR2);
+        std::thread::sleep(delay); // the experiment: a stop at a random moment of the upgrade
+        let (status, took) = s.terminate();
+        assert!(
+            status.success() && took < common::TIMEOUT,
+            "trial {trial}, SIGTERM {delay:?} after SIGUSR2: {status:?} after {took:?}\n{}",
+            s.log()
+        );
+    }
+    eprintln!("100 trials in {:?}", started.elapsed());
 }

@@ -68,13 +68,9 @@ pub fn upgrade(
     let read_only = q.one_of("mode", &["rw", "ro"], "rw")? == "ro";
     let info = session.info();
     let from = match q.offset("from")? {
-        Some(from) if from > info.output_bytes => {
-            return Err(Error::bad_request(format!(
-                "from ({from}) is beyond the session's output ({} bytes)",
-                info.output_bytes
-            )));
-        }
-        Some(from) => from,
+        // Beyond what the service has (it stopped before storing output a client was shown):
+        // the stream starts at the end, and `attached` says so.
+        Some(from) => from.min(info.output_bytes),
         // No offset: what memory holds (the last screenfuls), or as much of it from the store.
         None => info
             .output_bytes

@@ -24,7 +24,7 @@ pub fn rss_bytes() -> u64 {
 
 pub fn health(api: &Arc<Api>, authed: bool) -> Response {
     let store = api.manager.health();
-    let (status, code) = if store.ok {
+    let (status, code) = if store.ok && store.damaged.is_none() {
         ("ok", StatusCode::OK)
     } else {
         ("degraded", StatusCode::SERVICE_UNAVAILABLE)
@@ -55,6 +55,7 @@ pub fn health(api: &Arc<Api>, authed: bool) -> Response {
             "pending_bytes": store.pending_bytes,
             "dropped_bytes": store.dropped_bytes,
             "error": store.last_error,
+            "damaged": store.damaged,
         },
     });
     respond::json(code, &body)

@@ -1,7 +1,6 @@
 //! HTTP responses: the body type every handler returns, JSON helpers, and the contract's error
 //! shape `{"error": {"code": ..., "message": ...}}`.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -17,6 +16,9 @@ use crate::model::error::{Code, Error};
 pub enum Body {
     Full(Option<Bytes>),
     Stream(mpsc::Receiver<Bytes>),
+    /// A stream that can fail halfway: an error ends the response without its last chunk, so
+    /// the client sees an incomplete body rather than a short one that looks whole.
+    Fallible(mpsc::Receiver<Result<Bytes, std::io::Error>>),
 }
 
 impl Body {
@@ -27,15 +29,16 @@ impl Body {
 
 impl HttpBody for Body {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match self.get_mut() {
             Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Body::Stream(rx) => rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
+            Body::Fallible(rx) => rx.poll_recv(cx).map(|b| b.map(|b| b.map(Frame::data))),
         }
     }
 
@@ -46,7 +49,7 @@ impl HttpBody for Body {
     fn size_hint(&self) -> SizeHint {
         match self {
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Body::Stream(_) => SizeHint::default(),
+            Body::Stream(_) | Body::Fallible(_) => SizeHint::default(),
         }
     }
 }
@@ -107,6 +110,19 @@ pub fn no_content() -> Response {
     let mut r = HttpResponse::new(Body::empty());
     *r.status_mut() = StatusCode::NO_CONTENT;
     r
+}
+
+/// A streamed response of `content_type` that the sender can break off with an error (the
+/// client then sees the body end without its terminating chunk: an error, not a short file).
+pub fn fallible_stream(
+    content_type: &'static str,
+    depth: usize,
+) -> (Response, mpsc::Sender<Result<Bytes, std::io::Error>>) {
+    let (tx, rx) = mpsc::channel(depth);
+    (
+        with_type(StatusCode::OK, content_type, Body::Fallible(rx)),
+        tx,
+    )
 }
 
 /// A streamed response of `content_type`, fed through the returned sender.

@@ -248,7 +248,13 @@ impl Open {
     }
 }
 
+/// Failed accepts are logged at most this often (out of descriptors, they fail ten times a
+/// second, and every log line is a write to the card).
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(60);
+
 async fn accept_loop(api: Arc<Api>, listener: Listener, tls: Option<Arc<Tls>>, slots: Arc<Slots>) {
+    let mut warned: Option<tokio::time::Instant> = None;
+    let mut unlogged = 0u64;
     loop {
         let accepted = match &listener {
             Listener::Tcp(l) => l.accept().await.map(|(s, addr)| {
@@ -260,8 +266,13 @@ async fn accept_loop(api: Arc<Api>, listener: Listener, tls: Option<Arc<Tls>>, s
         let conn = match accepted {
             Ok(c) => c,
             Err(e) => {
-                // Out of descriptors and the like: say so, breathe, go on.
-                log::warn!("accept failed: {e}");
+                // Out of descriptors and the like: say so (now and then), breathe, go on.
+                if warned.is_none_or(|t| t.elapsed() >= ACCEPT_WARN_EVERY) {
+                    log::warn!("accept failed: {e} ({unlogged} more since the last report)");
+                    (warned, unlogged) = (Some(tokio::time::Instant::now()), 0);
+                } else {
+                    unlogged += 1;
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }

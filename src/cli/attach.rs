@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::Target;
+use super::marks::Marks;
 use crate::api::wire::{self, ClientMsg, ServerMsg};
 use crate::engine::pty::terminal_size;
 use crate::model::record::SessionInfo;
@@ -128,6 +129,8 @@ struct Link {
     pending_detach: bool,
     /// This connection got as far as `attached`.
     attached: bool,
+    /// When output arrived, to say what a service that stopped uncleanly did not keep.
+    marks: Marks,
 }
 
 /// One WebSocket connection: from the offset held (or the server's replay) until it ends.
@@ -225,6 +228,7 @@ async fn received(
 ) -> Option<End> {
     match msg {
         Some(Ok(Message::Binary(bytes))) => {
+            link.marks.note(link.offset.unwrap_or(0));
             link.offset = Some(link.offset.unwrap_or(0) + bytes.len() as u64);
             let mut stdout = std::io::stdout();
             let _ = stdout.write_all(&bytes).and_then(|()| stdout.flush());
@@ -233,6 +237,12 @@ async fn received(
         Some(Ok(Message::Text(text))) => match wire::decode::<ServerMsg>(text.as_str()) {
             Ok(ServerMsg::Attached { offset, .. }) => {
                 link.attached = true;
+                // The service stopped before storing output shown here: say so once and go on
+                // from what it has.
+                if link.offset.is_some_and(|held| offset < held) {
+                    let since = link.marks.time_of(offset);
+                    eprint!("\r\n[output after {since} was not saved]\r\n");
+                }
                 link.offset = Some(offset);
                 send_size(ws, read_only).await;
                 None

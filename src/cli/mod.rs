@@ -5,6 +5,7 @@
 mod attach;
 pub mod get;
 mod http;
+mod marks;
 pub mod passwd;
 
 use std::process::ExitCode;
@@ -154,6 +155,8 @@ pub fn run(command: &str, args: &[String]) -> ExitCode {
             },
         }
     });
+    // `attach` may leave a blocking read of standard input behind: do not wait for a key.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(e) => {

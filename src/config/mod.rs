@@ -47,6 +47,9 @@ pub struct Config {
     pub history_bytes: u64,
     pub store_max_bytes: u64,
     pub flush_interval: Duration,
+    /// Output a client was shown is committed once the session is quiet this long (`None`:
+    /// only at the flush interval).
+    pub commit_idle: Option<Duration>,
     pub flush_bytes: u64,
     /// Compress stored output (LZ4).
     pub compress: bool,
@@ -206,6 +209,7 @@ impl Config {
             history_bytes: 0,
             store_max_bytes: 0,
             flush_interval: Duration::ZERO,
+            commit_idle: None,
             flush_bytes: 0,
             compress: false,
             retention: None,

@@ -195,12 +195,25 @@ impl Plan {
                 ))
             }
             SpawnError::Cwd(errno) => Error::bad_request(format!("cwd {cwd:?}: {}", errno.desc())),
+            // Out of descriptors, processes or memory: the service's trouble, not the request's.
+            SpawnError::Start(e) if out_of_resources(&e) => Error::new(
+                crate::model::error::Code::Unavailable,
+                format!("cannot start a session now: {e}; try again later"),
+            ),
             SpawnError::Start(e) => Error::bad_request(format!(
                 "cannot start {} in {cwd}: {e}",
                 self.spec.program.display()
             )),
         }
     }
+}
+
+fn out_of_resources(e: &std::io::Error) -> bool {
+    let errno = e.raw_os_error().map(Errno::from_raw);
+    matches!(
+        errno,
+        Some(Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM | Errno::EAGAIN | Errno::ENOSPC)
+    )
 }
 
 fn file_name(path: &Path) -> String {

@@ -48,7 +48,13 @@ impl Manager {
     /// Starts a session. The work runs in its own task, so a caller that goes away halfway
     /// cannot leave a process behind without its supervisor.
     pub async fn create(&self, req: CreateRequest) -> Result<SessionInfo> {
-        let id = SessionId::random().map_err(|e| Error::internal(format!("random id: {e}")))?;
+        // Reading the kernel's randomness fails only when out of descriptors or memory.
+        let id = SessionId::random().map_err(|e| {
+            Error::new(
+                Code::Unavailable,
+                format!("cannot start a session now: {e}"),
+            )
+        })?;
         let plan = Plan::new(req, self.shared.policy(), &id)?;
         // An upgrade waits for sessions being started, and holds new ones until it is over.
         let starting = self.shared.hold().starting().await;
@@ -133,6 +139,7 @@ impl Manager {
                     ),
                 )
             })?;
+        self.shared.store().watching(session.seq);
         self.shared.announce(Event::Updated(session.info()));
         Ok(guard)
     }

@@ -28,6 +28,7 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::{Winsize, openpty};
 use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::signalfd::SignalFd;
 use nix::sys::stat::{Mode, fchmod};
 use nix::unistd::Pid;
 use tokio::io::Interest;
@@ -361,6 +362,12 @@ pub fn no_spawns() -> MutexGuard<'static, ()> {
     SPAWN_LOCK
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A signalfd (`stop_signal`) under the runtime's watch.
+pub fn watch_signals(sfd: SignalFd) -> io::Result<AsyncFd<SignalFd>> {
+    // SAFETY: the `SignalFd` owns its descriptor and the `AsyncFd` owns it until dropped.
+    unsafe { AsyncFd::register_with_interest(sfd, Interest::READABLE) }.map_err(io::Error::from)
 }
 
 /// The size (columns, rows) of the terminal on `fd`, if it is one (for `lanterm attach`).

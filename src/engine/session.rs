@@ -160,6 +160,11 @@ impl Session {
         }
     }
 
+    /// The oldest offset memory (the ring) still holds, while the session has a ring.
+    pub fn memory_start(&self) -> Option<u64> {
+        lock(&self.output).oldest()
+    }
+
     /// Follows the output's end and the session's liveness.
     pub fn watch(&self) -> watch::Receiver<Tail> {
         self.tail.subscribe()
@@ -183,6 +188,9 @@ impl Session {
     /// for room ([`Session::wait_for_store`]) before reading more.
     pub(super) fn push_output(&self, data: &[u8], store: &Store) -> bool {
         store.note_output(data.len());
+        // Output someone is shown is committed soon after it goes quiet (`--commit-idle`).
+        self.progress
+            .set_watched(self.clients.load(Ordering::Relaxed) > 0);
         let Some((end, queued)) = lock(&self.output).push(self.seq, data, store) else {
             return true;
         };

@@ -55,6 +55,7 @@ impl Shared {
             history_bytes: config.history_bytes,
             max_bytes: config.store_max_bytes,
             flush_interval: config.flush_interval,
+            commit_idle: config.commit_idle,
             flush_bytes: config.flush_bytes,
             queue_bytes: config.store_queue,
             compress: config.compress,

@@ -6,27 +6,34 @@
 //! (`reader`) from tokio's blocking pool. If the disk fills up or the file turns unwritable,
 //! the store reports itself degraded, keeps a bounded amount pending, and resumes by itself.
 
+mod batch;
+mod check;
 mod codec;
+mod lock;
 mod private;
 mod reader;
 mod schema;
 mod sql;
+mod state;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 use crate::model::error::{Error, Result};
 use crate::model::record::SessionInfo;
 
+pub use lock::{inherit as inherit_lock, lock_path};
 use private::create_private_file;
 pub use reader::Stored;
+use state::Shared;
+pub use state::{Health, Progress};
 
 /// How the store behaves; from the service configuration.
 #[derive(Debug, Clone)]
@@ -38,85 +45,14 @@ pub struct StoreConfig {
     pub max_bytes: u64,
     /// Longest time output waits in memory before it is committed.
     pub flush_interval: Duration,
+    /// Output of a watched session is committed once no watched output came for this long.
+    pub commit_idle: Option<Duration>,
     /// A session's pending output that triggers a commit before the interval is up.
     pub flush_bytes: u64,
     /// Bytes of output in flight to the writer thread.
     pub queue_bytes: u64,
     /// Compress stored output (LZ4) where that makes it smaller.
     pub compress: bool,
-}
-
-/// What the writer has made durable for one session; shared with the session's readers.
-#[derive(Debug)]
-pub struct Progress {
-    /// Output offset up to which everything the writer received is committed.
-    stored_end: watch::Sender<u64>,
-    /// The oldest offset the store still holds for the session.
-    history_start: AtomicU64,
-}
-
-impl Progress {
-    fn new(stored_end: u64, history_start: u64) -> Arc<Progress> {
-        Arc::new(Progress {
-            stored_end: watch::Sender::new(stored_end),
-            history_start: AtomicU64::new(history_start),
-        })
-    }
-    pub fn stored_end(&self) -> u64 {
-        *self.stored_end.borrow()
-    }
-    pub fn history_start(&self) -> u64 {
-        self.history_start.load(Ordering::Relaxed)
-    }
-    /// Wakes when more output has been committed.
-    pub fn watch(&self) -> watch::Receiver<u64> {
-        self.stored_end.subscribe()
-    }
-}
-
-/// The store's condition, for the health endpoint and the logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
-    pub ok: bool,
-    pub last_error: Option<String>,
-    pub path: PathBuf,
-    /// Database file plus its write-ahead log, in bytes.
-    pub size_bytes: u64,
-    /// Output received by the writer and not yet committed.
-    pub pending_bytes: u64,
-    /// Output bytes committed since the service started.
-    pub committed_bytes: u64,
-    /// Bytes the writer thread handed to the kernel (database, WAL and checkpoints).
-    pub disk_write_bytes: u64,
-    /// Output bytes that never reached the store (queue full or over the pending bound).
-    pub dropped_bytes: u64,
-    /// Transactions committed since the service started.
-    pub commits: u64,
-    /// Stored output in the file (compressed sizes), what `--store-max-bytes` bounds.
-    pub stored_bytes: u64,
-    /// Terminal output read from every session since the service started.
-    pub output_bytes: u64,
-    /// Failed commits and deletes since the service started.
-    pub errors: u64,
-}
-
-/// Counters the writer thread updates and anyone may read.
-#[derive(Debug, Default)]
-struct Shared {
-    ok: AtomicBool,
-    last_error: Mutex<Option<String>>,
-    pending_bytes: AtomicU64,
-    committed_bytes: AtomicU64,
-    disk_write_bytes: AtomicU64,
-    dropped_bytes: AtomicU64,
-    /// Output bytes queued for the writer and not yet taken by it.
-    in_flight: AtomicU64,
-    /// Signalled each time the writer takes output from the queue (room for more).
-    space: tokio::sync::Notify,
-    commits: AtomicU64,
-    stored_bytes: AtomicU64,
-    output_bytes: AtomicU64,
-    errors: AtomicU64,
 }
 
 /// Messages the writer's queue holds at most (each also counts against `queue_bytes`).
@@ -131,6 +67,8 @@ enum Msg {
     Delete { seq: i64, done: oneshot::Sender<()> },
     /// Commit everything pending now.
     Flush { done: oneshot::Sender<()> },
+    /// A client attached to the session (see `--commit-idle`).
+    Watched { seq: i64 },
 }
 
 /// A handle to the store. Cheap to share behind an `Arc`.
@@ -138,9 +76,14 @@ pub struct Store {
     tx: Mutex<Option<SyncSender<Msg>>>,
     shared: Arc<Shared>,
     queue_bytes: u64,
+    config: StoreConfig,
     reader: Arc<reader::Reader>,
     thread: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
+    /// One service per database: held until the writer has finished ([`Store::close`]).
+    lock: Mutex<Option<lock::DbLock>>,
+    /// Stops the integrity check started with the store, if it is still running.
+    check: Mutex<Option<check::Check>>,
 }
 
 /// A session loaded from the file at startup, with its progress handle.
@@ -153,13 +96,18 @@ impl Store {
     /// Opens (or creates) the database, migrates it, turns every session still marked
     /// `running` into `lost`, and starts the writer thread. Blocking: call before serving.
     pub fn open(config: StoreConfig) -> std::result::Result<(Store, Vec<Loaded>), String> {
+        // Before anything touches the database: a second service must change nothing.
+        private::create_dir(&config.path)?;
+        let lock = lock::acquire(&config.path)?;
+        schema::check_file(&config.path)?;
         create_private_file(&config.path)?;
         let (conn, loaded) = sql::open(&config.path)?;
         let reader = reader::Reader::open(&config.path)?;
         let shared = Arc::new(Shared::default());
         shared.ok.store(true, Ordering::Relaxed);
         let (tx, rx) = sync_channel(QUEUE_MESSAGES);
-        let writer_state = writer::Writer::new(config.clone(), &loaded, shared.clone())?;
+        let reserve = lock.reserve();
+        let writer_state = writer::Writer::new(config.clone(), &loaded, shared.clone(), reserve)?;
         let thread = std::thread::Builder::new()
             .name("lanterm-store".into())
             .spawn(move || writer_state.run(conn, rx))
@@ -168,10 +116,17 @@ impl Store {
             tx: Mutex::new(Some(tx)),
             shared,
             queue_bytes: config.queue_bytes,
+            config: config.clone(),
             reader: Arc::new(reader),
             thread: Mutex::new(Some(thread)),
             path: config.path,
+            lock: Mutex::new(Some(lock)),
+            check: Mutex::new(None),
         };
+        // Off the start-up path: the service is ready before the check has read the file.
+        if let Ok(mut slot) = store.check.lock() {
+            *slot = check::spawn(&store.path, store.shared.clone());
+        }
         Ok((store, loaded))
     }
 
@@ -201,6 +156,15 @@ impl Store {
             self.shared.in_flight.fetch_sub(len, Ordering::AcqRel);
         }
         sent
+    }
+
+    /// A client attached to session `seq`: output it is shown before it is committed gets
+    /// committed soon after the session goes quiet (`--commit-idle`). Never waits: with the
+    /// queue full, output is flowing and being committed anyway.
+    pub fn watching(&self, seq: i64) {
+        if let Some(tx) = self.sender() {
+            let _ = tx.try_send(Msg::Watched { seq });
+        }
     }
 
     /// Resolves when the writer next takes output from its queue.
@@ -280,10 +244,25 @@ impl Store {
             .map_err(|_| Error::internal("the store thread has stopped"))
     }
 
-    /// Reads stored output of session `seq` from offset `from`, at most `max` bytes.
-    pub async fn read_output(&self, seq: i64, from: u64, max: usize) -> Result<Stored> {
+    /// Where the output of a session recovered after an unclean stop must go on: past any
+    /// offset a client can hold, so no offset is ever delivered twice with different bytes.
+    /// Clients are shown output before it is committed: at most the ring's bytes not yet
+    /// queued, the queue (`--store-queue`) and the writer's pending bytes (`--flush-bytes`, or
+    /// the bound kept while commits fail) beyond the stored end. The skipped range has no
+    /// stored bytes, so readers meet it as a `gap`. (Sessions do not survive a crash yet; this
+    /// is the rule for when they do.) `in_memory`: the engine's ring capacity.
+    pub fn resume_offset(&self, stored_end: u64, in_memory: u64) -> u64 {
+        let pending = writer::pending_cap(&self.config).max(self.config.flush_bytes);
+        let unstored = in_memory
+            .saturating_add(self.config.queue_bytes)
+            .saturating_add(pending);
+        stored_end.saturating_add(unstored)
+    }
+
+    /// The stored ranges of session `seq` within `[from, to)` (merged, in order).
+    pub async fn stored_runs(&self, seq: i64, from: u64, to: u64) -> Result<Vec<(u64, u64)>> {
         let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || reader.read(seq, from, max))
+        tokio::task::spawn_blocking(move || reader.runs(seq, from, to))
             .await
             .map_err(|e| Error::internal(format!("store read: {e}")))?
             .map_err(|e| {
@@ -294,8 +273,26 @@ impl Store {
             })
     }
 
+    /// Reads stored output of session `seq` from offset `from`, at most `max` bytes.
+    pub async fn read_output(&self, seq: i64, from: u64, max: usize) -> Result<Stored> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || reader.read(seq, from, max))
+            .await
+            .map_err(|e| Error::internal(format!("store read: {e}")))?
+            .map_err(|e| {
+                let message = format!("reading stored output: {e}");
+                if check::is_damage(&e) {
+                    check::note(&self.shared, &self.path, &format!("session #{seq}: {e}"));
+                }
+                Error::new(crate::model::error::Code::Unavailable, message)
+            })
+    }
+
     /// Stops the writer after it has committed everything queued, and waits for it. Blocking.
     pub fn close(&self) {
+        if let Some(check) = self.check.lock().ok().and_then(|mut c| c.take()) {
+            check.stop();
+        }
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
         }
@@ -303,6 +300,16 @@ impl Store {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+        if let Ok(mut lock) = self.lock.lock() {
+            lock.take();
+        }
+    }
+
+    /// A duplicate of the database lock's descriptor (it shares the lock), for an upgrade's
+    /// `execve` to keep: the new program goes on holding the lock through it.
+    pub fn lock_descriptor(&self) -> Option<std::os::fd::OwnedFd> {
+        let lock = self.lock.lock().ok()?;
+        lock.as_ref()?.fd().try_clone_to_owned().ok()
     }
 
     pub fn health(&self) -> Health {
@@ -320,6 +327,7 @@ impl Store {
             stored_bytes: s.stored_bytes.load(Ordering::Relaxed),
             output_bytes: s.output_bytes.load(Ordering::Relaxed),
             errors: s.errors.load(Ordering::Relaxed),
+            damaged: s.damaged.lock().ok().and_then(|d| d.clone()),
         }
     }
 }
@@ -344,6 +352,7 @@ fn wal_path(path: &Path) -> PathBuf {
 /// for the parts that keep small records beside the output: logins (`auth::keys`) and
 /// `lanterm passwd`. Blocking.
 pub fn connect(path: &Path) -> std::result::Result<rusqlite::Connection, String> {
+    schema::check_file(path)?;
     create_private_file(path)?;
     let mut conn =
         rusqlite::Connection::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;

@@ -18,13 +18,7 @@ use nix::libc::{O_NOFOLLOW, O_PATH};
 /// Creates the database's directory (0700) and file (0600) if missing, and makes the file and
 /// its companions private if they are not. The directory, which may be shared, is left as it is.
 pub(super) fn create_private_file(path: &Path) -> Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    }
+    create_dir(path)?;
     match look_at(path, 0) {
         Ok(file) => make_private(&file, path)?,
         Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -46,6 +40,18 @@ pub(super) fn create_private_file(path: &Path) -> Result<(), String> {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(format!("opening {}: {e}", companion.display())),
         }
+    }
+    Ok(())
+}
+
+/// Creates the directory of the database at `path` (0700) if it is missing.
+pub(super) fn create_dir(path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
     Ok(())
 }

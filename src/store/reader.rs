@@ -34,6 +34,30 @@ impl Reader {
         })
     }
 
+    /// The stored ranges of session `seq` that meet `[from, to)`, contiguous chunks merged, in
+    /// order: what can be read from the file, and where it has holes.
+    pub(super) fn runs(&self, seq: i64, from: u64, to: u64) -> rusqlite::Result<Vec<(u64, u64)>> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let at = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut stmt = conn.prepare_cached(
+            "SELECT start, start + COALESCE(raw_len, length(data)) FROM output
+             WHERE session = ?1 AND start < ?3 AND start >= COALESCE(
+                 (SELECT MAX(start) FROM output WHERE session = ?1 AND start <= ?2), 0)
+             ORDER BY start",
+        )?;
+        let mut rows = stmt.query(params![seq, at(from), at(to)])?;
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let (start, end) = (row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64);
+            match runs.last_mut() {
+                Some(last) if last.1 == start => last.1 = end,
+                _ => runs.push((start, end)),
+            }
+        }
+        runs.retain(|&(_, end)| end > from);
+        Ok(runs)
+    }
+
     /// Up to `max` contiguous stored bytes of session `seq` from the first stored offset at or
     /// after `from`.
     pub(super) fn read(&self, seq: i64, from: u64, max: usize) -> rusqlite::Result<Stored> {

@@ -1,6 +1,9 @@
 //! The database schema and its migrations, versioned with `PRAGMA user_version`.
 
-use rusqlite::Connection;
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
 
 /// Each entry takes the schema from version `index` to `index + 1`. Append, never edit.
 const MIGRATIONS: &[&str] = &[
@@ -52,6 +55,62 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// Refuses a database this build cannot use (a newer schema, not SQLite at all) without
+/// writing to it: no journal mode switched, no header rewritten, no `-wal` created. Read from
+/// the file's header; when a write-ahead log may hold a newer header, through a read-only
+/// connection (which never checkpoints). A missing or empty file is a new database.
+pub fn check_file(path: &Path) -> Result<(), String> {
+    let mut header = [0u8; 100];
+    let read = match std::fs::File::open(path) {
+        Ok(mut f) => read_up_to(&mut f, &mut header),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("opening {}: {e}", path.display())),
+    }
+    .map_err(|e| format!("reading {}: {e}", path.display()))?;
+    if read == 0 {
+        return Ok(());
+    }
+    if read < header.len() || &header[..16] != b"SQLite format 3\0" {
+        return Err(format!(
+            "{} is not an SQLite database; give another --db",
+            path.display()
+        ));
+    }
+    let mut version = i64::from(i32::from_be_bytes([
+        header[60], header[61], header[62], header[63],
+    ]));
+    let wal = std::fs::metadata(format!("{}-wal", path.display())).map_or(0, |m| m.len());
+    if version <= VERSION && wal > 0 {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("opening {} to read its version: {e}", path.display()))?;
+        version = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| format!("{}: reading the schema version: {e}", path.display()))?;
+    }
+    if version > VERSION {
+        return Err(newer(version));
+    }
+    Ok(())
+}
+
+fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn newer(version: i64) -> String {
+    format!(
+        "the database has schema version {version}, newer than this lanterm knows ({VERSION}); \
+         use a newer lanterm or another --db (the file was left as it is)"
+    )
+}
+
 /// Sets the connection's pragmas and brings the schema up to [`VERSION`].
 pub fn prepare(conn: &mut Connection) -> Result<(), String> {
     // Only takes effect on a new, empty file; lets space be reclaimed without a full rewrite.
@@ -79,10 +138,7 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| format!("reading the schema version: {e}"))?;
     if current > VERSION {
-        return Err(format!(
-            "the database has schema version {current}, newer than this lanterm knows ({VERSION}); \
-             use a newer lanterm or another --db"
-        ));
+        return Err(newer(current));
     }
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
         let to = from + 1;
@@ -119,6 +175,10 @@ mod tests {
         conn.pragma_update(None, "user_version", VERSION + 1)
             .unwrap();
         drop(conn);
+        let before = std::fs::read(&path).unwrap();
+        let err = check_file(&path).unwrap_err();
+        assert!(err.contains("newer than this lanterm"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
         let mut conn = Connection::open(&path).unwrap();
         let err = prepare(&mut conn).unwrap_err();
         assert!(err.contains("newer than this lanterm"), "{err}");

@@ -129,7 +129,13 @@ pub(super) fn total_stored(conn: &Connection) -> rusqlite::Result<u64> {
     .map(|n| n as u64)
 }
 
-pub(super) fn upsert(tx: &Transaction<'_>, i: &SessionInfo) -> rusqlite::Result<()> {
+/// Writes a session's record; `output_bytes` is what the file holds up to (never more than the
+/// record says), so a record committed before its output never claims bytes that are not there.
+pub(super) fn upsert(
+    tx: &Transaction<'_>,
+    i: &SessionInfo,
+    output_bytes: u64,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO sessions (seq, id, name, status, command, cwd, user, pid, cols, rows,
                                created_at, ended_at, exit_code, exit_signal, output_bytes,
@@ -153,7 +159,7 @@ pub(super) fn upsert(tx: &Transaction<'_>, i: &SessionInfo) -> rusqlite::Result<
         i.ended_at.map(|t| t.0),
         i.exit_code,
         i.exit_signal,
-        i.output_bytes as i64,
+        output_bytes.min(i.output_bytes) as i64,
         i.created_by,
     ])?;
     Ok(())

@@ -13,55 +13,73 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Instant;
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::Connection;
 
-use super::sql::{self, Tail, delete_session, insert_output, oldest_start, trim, upsert};
+use super::batch::{Committed, Scope, SessionCommit};
+use super::lock::Reserve;
+use super::sql::{self, Tail, delete_session};
 use super::{Loaded, Msg, Progress, Shared, StoreConfig, thread_write_bytes};
 use crate::model::record::SessionInfo;
 
 /// Output received for one session and not committed yet, as contiguous segments.
 #[derive(Default)]
-struct Pending {
-    segments: VecDeque<(u64, Vec<u8>)>,
-    bytes: u64,
+pub(super) struct Pending {
+    pub(super) segments: VecDeque<(u64, Vec<u8>)>,
+    pub(super) bytes: u64,
 }
 
-struct SessionState {
-    progress: Arc<Progress>,
-    pending: Pending,
+impl Pending {
+    /// Drops the first `n` bytes (committed, or given up); returns how many there were.
+    pub(super) fn consume(&mut self, mut n: u64) -> u64 {
+        let mut done = 0;
+        while n > 0 {
+            let Some((start, buf)) = self.segments.front_mut() else {
+                break;
+            };
+            let k = (n as usize).min(buf.len());
+            buf.drain(..k);
+            *start += k as u64;
+            self.bytes -= k as u64;
+            n -= k as u64;
+            done += k as u64;
+            if buf.is_empty() {
+                self.segments.pop_front();
+            }
+        }
+        done
+    }
+}
+
+pub(super) struct SessionState {
+    pub(super) progress: Arc<Progress>,
+    pub(super) pending: Pending,
     /// Committed state: end of stored output, oldest stored offset, newest chunk.
-    stored_end: u64,
-    history_start: u64,
-    tail: Option<Tail>,
+    pub(super) stored_end: u64,
+    pub(super) history_start: u64,
+    pub(super) tail: Option<Tail>,
 }
 
 pub(super) struct Writer {
-    config: StoreConfig,
-    shared: Arc<Shared>,
-    sessions: HashMap<i64, SessionState>,
+    pub(super) config: StoreConfig,
+    pub(super) shared: Arc<Shared>,
+    pub(super) sessions: HashMap<i64, SessionState>,
     /// Record changes waiting for the next commit, by seq (the latest wins).
-    records: HashMap<i64, SessionInfo>,
+    pub(super) records: HashMap<i64, SessionInfo>,
     /// Sum of the lengths of all stored chunks.
-    total_stored: u64,
+    pub(super) total_stored: u64,
     /// When the oldest uncommitted change arrived.
     dirty_since: Option<Instant>,
+    /// When to commit if no more watched output comes (`--commit-idle`).
+    quiet_due: Option<Instant>,
     /// Bound on a session's pending bytes while commits fail.
     pending_cap: u64,
+    /// Disk space kept for the session records when the disk is full (`lock::Reserve`).
+    pub(super) reserve: Option<Reserve>,
 }
 
-/// One session's committed state after a commit.
-struct SessionCommit {
-    seq: i64,
-    end: u64,
-    history_start: u64,
-    tail: Option<Tail>,
-}
-
-/// What a commit changed, applied to the in-memory state only once the commit succeeded.
-struct Committed {
-    sessions: Vec<SessionCommit>,
-    total_stored: u64,
-    bytes: u64,
+/// Most output a session keeps pending while commits fail (its oldest bytes go first).
+pub(super) fn pending_cap(config: &StoreConfig) -> u64 {
+    config.flush_bytes.saturating_mul(4).max(1 << 20)
 }
 
 impl Writer {
@@ -69,6 +87,7 @@ impl Writer {
         config: StoreConfig,
         loaded: &[Loaded],
         shared: Arc<Shared>,
+        reserve: Option<Reserve>,
     ) -> Result<Writer, String> {
         let sessions = loaded
             .iter()
@@ -83,7 +102,7 @@ impl Writer {
                 (l.info.seq, state)
             })
             .collect();
-        let pending_cap = config.flush_bytes.saturating_mul(4).max(1 << 20);
+        let pending_cap = pending_cap(&config);
         Ok(Writer {
             config,
             shared,
@@ -91,7 +110,9 @@ impl Writer {
             records: HashMap::new(),
             total_stored: 0, // measured by `run`, off the start-up path
             dirty_since: None,
+            quiet_due: None,
             pending_cap,
+            reserve,
         })
     }
 
@@ -110,7 +131,10 @@ impl Writer {
             let msg = match self.dirty_since {
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(since) => {
-                    let due = since + self.config.flush_interval;
+                    let mut due = since + self.config.flush_interval;
+                    if let Some(quiet) = self.quiet_due {
+                        due = due.min(quiet);
+                    }
                     rx.recv_timeout(due.saturating_duration_since(Instant::now()))
                 }
             };
@@ -188,6 +212,20 @@ impl Writer {
                 self.flush(conn);
                 let _ = done.send(());
             }
+            Msg::Watched { seq } => self.watched(seq),
+        }
+    }
+
+    /// A client attached to session `seq`: what it is shown from memory (pending here) is
+    /// committed once the session is quiet, as its new output will be.
+    fn watched(&mut self, seq: i64) {
+        let Some(state) = self.sessions.get(&seq) else {
+            return;
+        };
+        state.progress.set_watched(true);
+        if let (true, Some(idle)) = (state.pending.bytes > 0, self.config.commit_idle) {
+            let due = Instant::now() + idle;
+            self.quiet_due = Some(self.quiet_due.map_or(due, |d| d.min(due)));
         }
     }
 
@@ -206,20 +244,63 @@ impl Writer {
         self.shared.pending_bytes.fetch_add(len, Ordering::Relaxed);
         // While commits fail, keep only the newest bytes: memory stays bounded.
         let cap = self.pending_cap.min(self.config.history_bytes);
-        let mut dropped = 0;
-        while pending.bytes > cap {
-            let Some((s, buf)) = pending.segments.front_mut() else {
-                break;
-            };
-            let cut = ((pending.bytes - cap) as usize).min(buf.len());
-            buf.drain(..cut);
-            *s += cut as u64;
-            pending.bytes -= cut as u64;
-            dropped += cut as u64;
-            if buf.is_empty() {
-                pending.segments.pop_front();
-            }
+        let dropped = pending.consume(pending.bytes.saturating_sub(cap));
+        let due = pending.bytes >= self.config.flush_bytes;
+        // Output a client was shown: committed once it has been quiet a moment, so a crash
+        // loses little of what clients hold; while it flows it is batched as any other.
+        if let (true, Some(idle)) = (state.progress.watched(), self.config.commit_idle) {
+            self.quiet_due = Some(Instant::now() + idle);
         }
+        self.note_dropped(dropped);
+        self.mark_dirty();
+        due && self.shared.ok.load(Ordering::Relaxed)
+    }
+
+    /// Commits all pending record changes and output in one transaction; while the store is
+    /// degraded, in small steps instead (`batch::recover`).
+    fn flush(&mut self, conn: &mut Connection) {
+        if self.dirty_since.is_none() {
+            return;
+        }
+        let done = if self.shared.ok.load(Ordering::Relaxed) {
+            match self.commit(conn, Scope::All) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.failed(&e.to_string());
+                    // The records alone are a few bytes: they may fit where the batch did not.
+                    // The output is tried again at the next interval.
+                    self.commit_records(conn);
+                    false
+                }
+            }
+        } else {
+            self.recover(conn)
+        };
+        if done {
+            self.dirty_since = None;
+            self.quiet_due = None;
+            self.healthy();
+        } else {
+            // Retry after another interval, not in a tight loop.
+            self.dirty_since = Some(Instant::now());
+            self.quiet_due = None;
+        }
+        self.shared
+            .disk_write_bytes
+            .store(thread_write_bytes(), Ordering::Relaxed);
+    }
+
+    /// One transaction of `scope`, applied to the state once committed.
+    pub(super) fn commit(&mut self, conn: &mut Connection, scope: Scope) -> rusqlite::Result<()> {
+        let tx = conn.transaction()?;
+        let c = self.write(&tx, scope)?;
+        tx.commit()?;
+        self.committed(c);
+        Ok(())
+    }
+
+    /// Counts output that will never be stored (given up while commits failed).
+    pub(super) fn note_dropped(&self, dropped: u64) {
         if dropped > 0 {
             self.shared
                 .pending_bytes
@@ -228,121 +309,23 @@ impl Writer {
                 .dropped_bytes
                 .fetch_add(dropped, Ordering::Relaxed);
         }
-        let due = pending.bytes >= self.config.flush_bytes;
-        self.mark_dirty();
-        due && self.shared.ok.load(Ordering::Relaxed)
-    }
-
-    /// Commits all pending record changes and output in one transaction.
-    fn flush(&mut self, conn: &mut Connection) {
-        if self.dirty_since.is_none() {
-            return;
-        }
-        let result = conn
-            .transaction()
-            .and_then(|tx| self.write(&tx).and_then(|c| tx.commit().map(|()| c)));
-        match result {
-            Ok(committed) => self.committed(committed),
-            Err(e) => {
-                self.failed(&e.to_string());
-                // Retry after another interval, not in a tight loop.
-                self.dirty_since = Some(Instant::now());
-            }
-        }
-        self.shared
-            .disk_write_bytes
-            .store(thread_write_bytes(), Ordering::Relaxed);
-    }
-
-    fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<Committed> {
-        for info in self.records.values() {
-            upsert(tx, info)?;
-        }
-        let mut committed = Committed {
-            sessions: Vec::new(),
-            total_stored: self.total_stored,
-            bytes: 0,
-        };
-        for (&seq, state) in &self.sessions {
-            if state.pending.bytes == 0 {
-                continue;
-            }
-            let mut end = state.stored_end;
-            let mut tail = state.tail;
-            for (start, buf) in &state.pending.segments {
-                let w = insert_output(tx, seq, *start, buf, tail, self.config.compress)?;
-                end = w.end;
-                tail = w.tail;
-                committed.total_stored += w.stored;
-                committed.bytes += buf.len() as u64;
-            }
-            let mut history_start = state.history_start;
-            if end.saturating_sub(history_start) > self.config.history_bytes {
-                let cut = end - self.config.history_bytes;
-                committed.total_stored -= trim(tx, seq, cut)?.min(committed.total_stored);
-                history_start = oldest_start(tx, seq)?.unwrap_or(end);
-            }
-            committed.sessions.push(SessionCommit {
-                seq,
-                end,
-                history_start,
-                tail,
-            });
-        }
-        self.enforce_global_cap(tx, &mut committed)?;
-        Ok(committed)
-    }
-
-    /// Deletes the chunks written longest ago, of any session, until all stored output fits
-    /// `max_bytes`: the file keeps the newest output.
-    fn enforce_global_cap(&self, tx: &Transaction<'_>, c: &mut Committed) -> rusqlite::Result<()> {
-        let mut touched = Vec::new();
-        while c.total_stored > self.config.max_bytes {
-            let Some((seq, len)) = sql::delete_oldest_chunk(tx)? else {
-                break;
-            };
-            c.total_stored = c.total_stored.saturating_sub(len);
-            if !touched.contains(&seq) {
-                touched.push(seq);
-            }
-        }
-        for seq in touched {
-            let start = oldest_start(tx, seq)?;
-            match c.sessions.iter_mut().find(|s| s.seq == seq) {
-                // The newest chunk may be gone: do not try to extend it.
-                Some(s) => {
-                    s.history_start = start.unwrap_or(s.end);
-                    s.tail = None;
-                }
-                None => {
-                    let Some(state) = self.sessions.get(&seq) else {
-                        continue;
-                    };
-                    let end = state.stored_end;
-                    c.sessions.push(SessionCommit {
-                        seq,
-                        end,
-                        history_start: start.unwrap_or(end),
-                        tail: None,
-                    });
-                }
-            }
-        }
-        Ok(())
     }
 
     fn committed(&mut self, c: Committed) {
-        self.records.clear();
+        if c.records {
+            self.records.clear();
+        }
         let mut cleared = 0;
         for SessionCommit {
             seq,
             end,
             history_start,
             tail,
+            written,
         } in c.sessions
         {
             if let Some(state) = self.sessions.get_mut(&seq) {
-                cleared += std::mem::take(&mut state.pending).bytes;
+                cleared += state.pending.consume(written);
                 state.stored_end = end;
                 state.history_start = history_start;
                 state.tail = tail;
@@ -354,7 +337,6 @@ impl Writer {
             }
         }
         self.set_total_stored(c.total_stored);
-        self.dirty_since = None;
         self.shared
             .pending_bytes
             .fetch_sub(cleared, Ordering::Relaxed);
@@ -362,6 +344,13 @@ impl Writer {
             .committed_bytes
             .fetch_add(c.bytes, Ordering::Relaxed);
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Everything pending is committed: the store is healthy (again).
+    fn healthy(&mut self) {
+        if let Some(reserve) = self.reserve.as_mut() {
+            reserve.take_again();
+        }
         if !self.shared.ok.swap(true, Ordering::Relaxed) {
             log::info!("store: writing to the database works again");
             if let Ok(mut e) = self.shared.last_error.lock() {
@@ -376,7 +365,7 @@ impl Writer {
     }
 
     /// Logs the first failure of a run of failures and marks the store degraded.
-    fn failed(&self, error: &str) {
+    pub(super) fn failed(&self, error: &str) {
         self.shared.errors.fetch_add(1, Ordering::Relaxed);
         if self.shared.ok.swap(false, Ordering::Relaxed) {
             log::error!(

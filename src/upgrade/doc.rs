@@ -27,6 +27,9 @@ pub struct Doc {
     pub listeners: Vec<DocListener>,
     /// The binary that handed over, to go back to if the new one cannot start.
     pub previous: Option<DocPrevious>,
+    /// The database's lock file, locked (the new program goes on holding the lock). Optional:
+    /// programs from before the lock neither send nor read it.
+    pub lock_fd: Option<RawFd>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -105,6 +108,7 @@ impl Doc {
                         .collect::<Option<_>>()?,
                 }),
             },
+            lock_fd: int(v, "lock_fd"),
         })
     }
 }
@@ -184,6 +188,7 @@ mod tests {
                 exe_fd: 6,
                 argv: vec!["/usr/bin/lanterm".into(), "serve".into()],
             }),
+            lock_fd: Some(7),
         }
     }
 

@@ -49,10 +49,14 @@ fn held_signals() -> SigSet {
     set
 }
 
-/// Lets the held signals in again; call once their handlers are registered. Signals that
-/// arrived during the exec are delivered now.
+/// Lets the held signals that have handlers (SIGHUP, SIGUSR2) in again; call once those are
+/// registered. Signals that arrived during the exec are delivered now. SIGTERM and SIGINT stay
+/// blocked: they are read from a signalfd (`stop_signal`), pending ones included.
 pub fn signals_handled() {
-    if let Err(e) = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&held_signals()), None) {
+    let mut handled = SigSet::empty();
+    handled.add(Signal::SIGUSR2);
+    handled.add(Signal::SIGHUP);
+    if let Err(e) = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&handled), None) {
         log::warn!("cannot unblock signals: {e}");
     }
 }
@@ -117,6 +121,9 @@ impl Handover {
             }
         }
         let previous = doc.previous.and_then(|p| Some((take(p.exe_fd)?, p.argv)));
+        if let Some(lock) = doc.lock_fd.and_then(&mut take) {
+            crate::store::inherit_lock(lock); // the database's lock, still held
+        }
         Handover {
             exe: PathBuf::from(doc.exe),
             sessions,
@@ -145,6 +152,7 @@ impl Handover {
             sessions: Vec::new(),
             listeners: Vec::new(),
             previous: None,
+            lock_fd: None, // the previous binary locks the database anew
         };
         for s in &self.sessions {
             let Some(master) = &s.master else { continue };

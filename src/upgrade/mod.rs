@@ -174,7 +174,13 @@ async fn hand_over(up: &Upgrader, manager: &Manager) -> String {
         }
     };
     let argv: Vec<String> = std::env::args().collect();
-    let (doc, fds) = document(up, &frozen, previous.as_ref(), &argv);
+    // The database's lock crosses the exec: no other service can take the database meanwhile.
+    let lock = manager.store().lock_descriptor();
+    let (mut doc, mut fds) = document(up, &frozen, previous.as_ref(), &argv);
+    if let Some(lock) = &lock {
+        fds.push(lock.as_fd());
+        doc.lock_fd = Some(std::os::fd::AsRawFd::as_raw_fd(lock));
+    }
     log::info!(
         "upgrade: handing over {} sessions and {} listening sockets to {}",
         doc.sessions.len(),
@@ -236,6 +242,7 @@ fn document<'a>(
         sessions,
         listeners,
         previous,
+        lock_fd: None,
     };
     (doc, fds)
 }

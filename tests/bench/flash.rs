@@ -7,6 +7,9 @@
 //! - `top`: interactive `top` at 120x40 redrawing every 0.5 s, 40 frames;
 //! - `yes flood`: 64 MB of `yes` as fast as the PTY goes;
 //! - `mix`: the three at once in one database;
+//! - `trickle`: a shell printing one short line a second for 20 s, alone, and `trickle,
+//!   watched` the same with a client attached (output a client has seen is committed soon after
+//!   it goes quiet: `--commit-idle`);
 //! - `idle`: a running shell that prints nothing for `FLASH_IDLE_SECS` (default 30) after its
 //!   first commit: the bytes written in that window (target: none at all).
 //!
@@ -119,12 +122,18 @@ fn create(command: &str) -> CreateRequest {
     }
 }
 
-/// Runs the commands at once in one fresh database until all exit; totals after shutdown.
-async fn run(db: &Path, commands: &[&str], compress: bool) -> Run {
+/// Runs the commands at once in one fresh database until all exit (each with a client
+/// attached if `watched`); totals after shutdown.
+async fn run(db: &Path, commands: &[&str], compress: bool, watched: bool) -> Run {
     let m = Manager::start(&config(db, compress)).expect("engine");
     let mut ids = Vec::new();
+    let mut clients = Vec::new();
     for c in commands {
-        ids.push(m.create(create(c)).await.expect("create").id);
+        let id = m.create(create(c)).await.expect("create").id;
+        if watched {
+            clients.push(m.attach(id.as_str(), 16).expect("attach"));
+        }
+        ids.push(id);
     }
     let mut output = 0;
     for id in &ids {
@@ -133,6 +142,7 @@ async fn run(db: &Path, commands: &[&str], compress: bool) -> Run {
         tail.wait_for(|t| !t.running).await.expect("session ends");
         output += m.get(id.as_str()).expect("info").output_bytes;
     }
+    drop(clients);
     m.shutdown().await;
     let health = m.health();
     Run {
@@ -206,12 +216,23 @@ fn main() {
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut n = 0;
-    let mut measure = |name: &str, commands: &[&str]| {
+    let mut measure = |name: &str, commands: &[&str], watched: bool| {
         n += 1;
         let started = Instant::now();
-        let on = rt.block_on(run(&dir.join(format!("on-{n}.db")), commands, true));
-        let off = (!compress_only)
-            .then(|| rt.block_on(run(&dir.join(format!("off-{n}.db")), commands, false)));
+        let on = rt.block_on(run(
+            &dir.join(format!("on-{n}.db")),
+            commands,
+            true,
+            watched,
+        ));
+        let off = (!compress_only).then(|| {
+            rt.block_on(run(
+                &dir.join(format!("off-{n}.db")),
+                commands,
+                false,
+                watched,
+            ))
+        });
         let off = off.map_or("—".into(), |r| {
             format!("{:.3}", r.disk as f64 / r.output as f64)
         });
@@ -227,14 +248,20 @@ fn main() {
     };
     for w in &workloads {
         if wanted(w.name) {
-            measure(w.name, &[w.command.as_str()]);
+            measure(w.name, &[w.command.as_str()], false);
         }
     }
     if wanted("mix") {
         measure(
             "mix (the three at once)",
             &[build.as_str(), top.as_str(), yes.as_str()],
+            false,
         );
+    }
+    let trickle = "for i in $(seq 20); do echo \"line $i of the trickle\"; sleep 1; done";
+    if wanted("trickle") {
+        measure("trickle: a line a second, 20 s", &[trickle], false);
+        measure("trickle, watched by a client", &[trickle], true);
     }
     if wanted("idle") {
         let (bytes, touched) = rt.block_on(idle(&dir.join("idle.db"), idle_secs));

@@ -81,6 +81,26 @@ impl Server {
         r.json()["token"].as_str().expect("a token").to_owned()
     }
 
+    /// With `--no-auth`, on the database of an earlier server (its directory, see
+    /// [`Server::into_dir`]).
+    pub fn start_in(dir: TempDir, extra: &[&str]) -> Server {
+        Server::spawn_in(dir, true, extra)
+    }
+
+    /// Stops the server (SIGTERM, unless it was killed already) and hands over its directory,
+    /// database and all, to start another one on it.
+    pub fn into_dir(mut self) -> TempDir {
+        if self.proc.exited().is_none() {
+            self.terminate();
+        }
+        std::mem::replace(&mut self.dir, TempDir(std::path::PathBuf::new()))
+    }
+
+    /// A crash: SIGKILL, and waits for the process to be gone.
+    pub fn kill(&mut self) {
+        self.proc.kill();
+    }
+
     fn spawn(no_auth: bool, extra: &[&str]) -> Server {
         Server::spawn_in(TempDir::new("api"), no_auth, extra)
     }

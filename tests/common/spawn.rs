@@ -303,7 +303,8 @@ impl Running {
     }
 
     /// SIGKILL and reap.
-    fn kill(&mut self) -> ExitStatus {
+    /// SIGKILL (a crash), and waits for the process to be gone and its log complete.
+    pub fn kill(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("a child to kill");
         let _ = child.kill();
         let status = child.wait().expect("reap the killed process");

@@ -23,6 +23,7 @@ export class TermView {
     this.received = null; // offset received up to (null before the first `attached`)
     this.rendered = 0; // offset rendered up to
     this.acked = 0;
+    this.marks = []; // [offset, ms]: when output arrived, one a second at most, the newest 64
     this.ackTimer = 0;
     this.ws = null;
     this.gen = 0;
@@ -216,6 +217,7 @@ export class TermView {
     if (!this.attached) return;
     const bytes = new Uint8Array(ev.data);
     if (bytes.length === 0) return;
+    this.mark(this.received);
     this.received += bytes.length;
     const end = this.received;
     this.term.write(bytes, () => this.onRendered(end));
@@ -265,8 +267,13 @@ export class TermView {
       const n = offset - this.received;
       this.term.write(`\r\n\x1b[2m[… ${n} bytes not kept …]\x1b[22m\r\n`);
     }
+    if (!first && offset < this.received) {
+      // the service stopped before storing output shown here: say so and go on from its end
+      this.term.write(`\r\n\x1b[2m[output after ${this.timeOf(offset)} was not saved]\x1b[22m\r\n`);
+    }
     this.received = offset;
     if (first || this.rendered > offset) this.rendered = offset;
+    if (this.acked > offset) this.acked = offset;
     this.attached = true;
     this.backoff = 250;
     this.session = s;
@@ -286,6 +293,21 @@ export class TermView {
     this.replaying = this.replayTarget > this.rendered;
     this.layout();
     if (!this.replaying) this.redraw();
+  }
+
+  mark(offset) {
+    const now = Date.now();
+    const last = this.marks[this.marks.length - 1];
+    if (last && now - last[1] < 1000) return;
+    if (this.marks.length >= 64) this.marks.shift();
+    this.marks.push([offset, now]);
+  }
+
+  // when output at `offset` arrived, about (local time, HH:MM:SS)
+  timeOf(offset) {
+    let at = this.marks.length ? this.marks[0][1] : Date.now();
+    for (const [o, t] of this.marks) if (o <= offset) at = t;
+    return new Date(at).toLocaleTimeString([], { hour12: false });
   }
 
   onRendered(end) {
