@@ -81,6 +81,7 @@ pub(super) fn spawn(path: &Path, shared: Arc<Shared>) -> Option<Check> {
         .name("lanterm-check".into())
         .spawn(move || {
             let result = quick_check(&conn);
+            let _ = conn.execute_batch("PRAGMA shrink_memory;"); // kept idle: no page cache
             if let Ok(mut slot) = keep.lock() {
                 *slot = Some(conn);
             }
