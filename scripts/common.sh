@@ -29,7 +29,7 @@ need_rust() {
     done
 }
 
-# The toolchain of static musl builds without Docker (../shared/BUILD.md): zig (from PyPI's
+# The toolchain of static musl builds without Docker (cross/README.md): zig (from PyPI's
 # ziglang package, which ships the zig compiler with musl's headers and libc for every target)
 # and cargo-zigbuild, which makes cargo link through it. Pinned versions; installed with pip if
 # missing or different, and rustup's standard library for each target in "$@".

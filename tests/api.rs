@@ -1,4 +1,4 @@
-//! The REST API and the event stream of `../shared/API.md`, against the real binary: every
+//! The REST API and the event stream of `docs/PROTOCOL.md`, against the real binary: every
 //! endpoint, its answers and its errors in the contract's JSON shape.
 
 mod common;

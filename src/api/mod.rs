@@ -22,6 +22,7 @@ mod sessions;
 mod slots;
 #[cfg(feature = "tls")]
 mod tls;
+mod unix;
 pub mod wire;
 
 use std::sync::Arc;

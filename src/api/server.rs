@@ -9,8 +9,6 @@
 //! (a local reverse proxy, scripts), through file permissions, so encryption adds nothing.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -122,7 +120,10 @@ pub fn bind_inheriting(
                 let tcp = TcpListener::from_std(std).map_err(|e| format!("{addr}: {e}"))?;
                 (Listener::Tcp(tcp), format!("{scheme}://{local}"))
             }
-            Listen::Unix(path) => (Listener::Unix(bind_unix(path, config)?), listen.to_string()),
+            Listen::Unix(path) => (
+                Listener::Unix(super::unix::bind_unix(path, config)?),
+                listen.to_string(),
+            ),
         };
         out.push(bound);
     }
@@ -152,45 +153,6 @@ fn adopt(listen: &Listen, fd: &OwnedFd, scheme: &str) -> std::io::Result<(Listen
             )
         }
     })
-}
-
-fn bind_unix(path: &PathBuf, config: &Config) -> Result<UnixListener, String> {
-    let shown = path.display();
-    // A socket left by an earlier run is replaced; any other file is not ours to delete.
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(format!(
-                "cannot listen on unix:{shown}: a file that is not a socket is there"
-            ));
-        }
-        std::fs::remove_file(path).map_err(|e| format!("removing the old unix:{shown}: {e}"))?;
-    }
-    let listener =
-        UnixListener::bind(path).map_err(|e| format!("cannot listen on unix:{shown}: {e}"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.socket_mode))
-        .map_err(|e| format!("setting the mode of unix:{shown}: {e}"))?;
-    if let Some(owner) = &config.socket_owner {
-        let (user, group) = owner
-            .split_once(':')
-            .map_or((owner.as_str(), None), |(u, g)| (u, Some(g)));
-        let uid = nix::unistd::User::from_name(user)
-            .ok()
-            .flatten()
-            .ok_or_else(|| format!("--socket-owner: no such user {user:?}"))?
-            .uid;
-        let gid = match group {
-            Some(g) => Some(
-                nix::unistd::Group::from_name(g)
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| format!("--socket-owner: no such group {g:?}"))?
-                    .gid,
-            ),
-            None => None,
-        };
-        nix::unistd::chown(path, Some(uid), gid).map_err(|e| format!("chown unix:{shown}: {e}"))?;
-    }
-    Ok(listener)
 }
 
 /// Accepts and serves connections until shutdown, then lets them finish (within [`DRAIN`]).

@@ -2,7 +2,7 @@
 //! rate at which this machine can drain a PTY at all. Prints a Markdown table; asserts nothing.
 //!
 //! Workloads (each run 5 times, median reported):
-//! - `x flood`: 64 MB of `x` (what ../shared/PEERS.md measures for ttyd and terminado);
+//! - `x flood`: 64 MB of `x` (what the peers were measured with: docs/BENCHMARKS.md, "Peers");
 //! - `numbered lines`: 64 MB of `seq` output (ordinary text);
 //! - `trickle`: one short line every 10 ms for 5 s (an idle-ish build log; the worst case for
 //!   bytes written per byte, since every flush commits a little).
