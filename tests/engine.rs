@@ -67,13 +67,14 @@ async fn exit_codes_and_signals_are_recorded() {
     assert_eq!(end.exit_signal.as_deref(), Some("HUP"));
     // What ended is on disk too: a new engine on the same file sees the same records. The
     // final record is queued for the store by the time the exit is announced (a moment after
-    // the session shows as ended); a flush then commits it.
+    // the session shows as ended); a clean stop then commits it and lets go of the database
+    // (one service per database: the lock goes with the store).
     next_event(
         &mut events,
         |e| matches!(e, Event::Exited(i) if i.id == info.id),
     )
     .await;
-    m.store().flush().await.unwrap();
+    m.shutdown().await;
     drop(m);
     let m2 = engine(&dir.db(), &[]);
     let list = m2.list(None);

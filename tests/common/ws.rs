@@ -108,6 +108,7 @@ impl Client {
             other => panic!("expected the attached frame first, got {other:?}"),
         }
         assert_eq!(c.attached["type"], "attached", "{}", c.attached);
+        typed(&c.attached.to_string());
         c
     }
 
@@ -140,9 +141,12 @@ impl Client {
         };
         match &msg {
             Message::Binary(b) => self.bytes.extend_from_slice(b),
-            Message::Text(t) if !self.attached.is_null() => self
-                .texts
-                .push(serde_json::from_str(t.as_str()).unwrap_or_else(|e| panic!("{e}: {t:?}"))),
+            Message::Text(t) if !self.attached.is_null() => {
+                typed(t.as_str());
+                self.texts.push(
+                    serde_json::from_str(t.as_str()).unwrap_or_else(|e| panic!("{e}: {t:?}")),
+                );
+            }
             Message::Close(f) => {
                 self.close = Some(f.as_ref().map_or(1005, |f| u16::from(f.code)));
                 self.close_reason = f.as_ref().map(|f| f.reason.to_string());
@@ -235,4 +239,12 @@ impl Client {
             .await
             .expect("send a text frame");
     }
+}
+
+/// Every text frame the real server sends must be one of the protocol's types
+/// (`lanterm::api::wire::ServerMsg`, the one the server and `lanterm attach` use): a frame the
+/// compiler-checked protocol does not describe fails the test that received it.
+fn typed(text: &str) -> lanterm::api::wire::ServerMsg {
+    lanterm::api::wire::decode(text)
+        .unwrap_or_else(|e| panic!("a frame outside the wire protocol ({e}): {text}"))
 }
