@@ -61,7 +61,7 @@ impl std::error::Error for SpawnError {}
 impl SpawnError {
     /// Why the child failed: the errno it wrote to its report pipe (the working directory), if
     /// it wrote one, else `e` as the spawn answered it.
-    pub(crate) fn reported(e: io::Error, report: &OwnedFd) -> SpawnError {
+    pub(super) fn reported(e: io::Error, report: &OwnedFd) -> SpawnError {
         let mut bytes = [0u8; 4];
         match nix::unistd::read(report, &mut bytes) {
             Ok(4) => SpawnError::Cwd(Errno::from_raw(i32::from_ne_bytes(bytes))),
@@ -85,7 +85,7 @@ impl From<Errno> for SpawnError {
 /// Whom a new terminal belongs to: the session's user, and the `tty` group if there is one
 /// (else the user's own group). `None` when the service is not root: the kernel already gives
 /// the terminal to the user who opened it, the only user such a service runs sessions as.
-pub(crate) fn terminal_owner(credentials: Option<&Credentials>) -> Option<(Uid, Gid)> {
+pub(super) fn terminal_owner(credentials: Option<&Credentials>) -> Option<(Uid, Gid)> {
     if !Uid::effective().is_root() {
         return None;
     }

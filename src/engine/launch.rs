@@ -184,7 +184,7 @@ impl Plan {
     /// a directory and not allowed in are one answer: the kernel answers a user who cannot look
     /// inside a directory "permission denied" for what exists there and what does not, and
     /// the same words elsewhere keep any answer from being read as an existence test.
-    pub(crate) fn refusal(&self, e: SpawnError) -> Error {
+    pub(super) fn refusal(&self, e: SpawnError) -> Error {
         let cwd = self.cwd.display().to_string();
         match e {
             SpawnError::Cwd(Errno::ENOENT | Errno::EACCES | Errno::ENOTDIR) => {
