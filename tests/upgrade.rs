@@ -1,85 +1,24 @@
 //! Upgrades (SIGUSR2): the service executes its binary again in the same process and keeps its
 //! sessions: same server pid, same session pids (still its children), output with no hole and
-//! no repeat, attached clients closed with 1001 and resuming by offset. A binary that cannot be
-//! executed is refused and nothing stops; an exec that fails resumes everything; a new program
-//! that cannot start goes back to the previous binary.
+//! no repeat, attached clients closed with 1001 and resuming by offset. (Upgrades that go wrong:
+//! `tests/upgrade_failures.rs`.)
 //!
 //! Each test runs a copy of the binary from a directory of its own, so it can be replaced.
 
 mod common;
 #[path = "common/server.rs"]
 mod server;
+#[path = "common/upgrading.rs"]
+mod upgrading;
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use common::contains;
 use nix::sys::signal::Signal;
 use serde_json::json;
 use server::{Client, Server, id};
-
-const COUNTER: &str = "i=0; while :; do echo $i; i=$((i+1)); sleep 0.01; done";
-
-/// A copy of the binary in `dir`, as `lanterm`.
-fn install(dir: &Path) -> PathBuf {
-    let path = dir.join("lanterm");
-    replace(&path, Path::new(server::BIN));
-    path
-}
-
-/// Replaces `path` with a copy of `from` the way package managers do: a new file renamed over
-/// the old one (which a running program keeps using). `cp` writes it: a file this test process
-/// had open for writing could be inherited for a moment by a child another test forks, and
-/// executing it would then fail with "text file busy".
-fn replace(path: &Path, from: &Path) {
-    let new = path.with_extension("new");
-    let cp = std::process::Command::new("cp")
-        .arg(from)
-        .arg(&new)
-        .status();
-    assert!(
-        cp.unwrap().success(),
-        "cp {} {}",
-        from.display(),
-        new.display()
-    );
-    std::fs::rename(&new, path).unwrap();
-}
-
-/// Replaces `path` with a shell script.
-fn replace_with_script(path: &Path, script: &str) {
-    let text = path.with_extension("txt");
-    std::fs::write(&text, script).unwrap();
-    std::fs::set_permissions(&text, std::fs::Permissions::from_mode(0o755)).unwrap();
-    replace(path, &text);
-}
-
-/// The numbers of the complete lines of a counter's output.
-fn numbers(output: &[u8]) -> Vec<u64> {
-    let text = String::from_utf8_lossy(output);
-    let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
-    complete
-        .lines()
-        .map(|l| {
-            l.trim_end_matches('\r')
-                .parse()
-                .unwrap_or_else(|_| panic!("not a number: {l:?}"))
-        })
-        .collect()
-}
-
-/// Asserts `n` is 0, 1, 2, ... with nothing missing and nothing twice.
-fn assert_counts(n: &[u64]) {
-    for (i, v) in n.iter().enumerate() {
-        assert_eq!(
-            *v,
-            i as u64,
-            "line {i} of {}: {:?}",
-            n.len(),
-            &n[i.saturating_sub(3)..(i + 3).min(n.len())]
-        );
-    }
-}
+use upgrading::*;
 
 fn proc_field(pid: i32, field: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -96,46 +35,6 @@ fn start_time(pid: i32) -> String {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     rest.split(' ').nth(19).unwrap().to_owned()
-}
-
-fn exe_of(pid: i32) -> String {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// SIGUSR2, then waits for the new program to be ready (its `ready on` line, the `nth`).
-fn upgrade(s: &Server, nth: usize) {
-    s.signal(Signal::SIGUSR2);
-    s.wait_log("ready on", nth);
-    // Answering means serving, which comes after everything the start sets up.
-    assert_eq!(s.get("/api/health").status, 200);
-}
-
-/// The session's whole output, downloaded.
-fn download(s: &Server, sid: &str) -> Vec<u8> {
-    let r = s.get(&format!("/api/sessions/{sid}/output?from=0"));
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.body
-}
-
-/// Lets the counter go on for 20 more lines, ends the session and asserts its whole output
-/// counts without a hole or a repeat; returns it.
-async fn stop_and_check(s: &Server, sid: &str) -> Vec<u8> {
-    let end = s.session(sid)["output_bytes"].as_u64().unwrap();
-    let mut c = Client::attach(&s.addr, sid, &format!("from={end}")).await;
-    c.until(|c| c.bytes.iter().filter(|&&b| b == b'\n').count() > 20)
-        .await;
-    let r = s.send("POST", &format!("/api/sessions/{sid}/stop"), None);
-    assert_eq!(r.status, 202, "{}", r.text());
-    let info = s.wait_exit(sid);
-    assert_eq!(info["status"], "stopped", "{info}");
-    assert_eq!(info["exit_signal"], "HUP", "{info}");
-    let output = download(s, sid);
-    let n = numbers(&output);
-    assert_counts(&n);
-    output
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,142 +129,6 @@ fn a_symlink_it_was_started_through_is_followed_anew() {
     std::fs::rename(&new, &link).unwrap();
     upgrade(&s, 2);
     assert_eq!(exe_of(pid), versions[1].to_string_lossy());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unusable_binary_is_refused_and_nothing_stops() {
-    let dir = common::TempDir::new("upgrade");
-    let bin = install(dir.path());
-    let s = Server::start_binary(&bin, &[]);
-    let sid = s.run(COUNTER);
-    let pid = s.session(&sid)["pid"].clone();
-    let mut c = Client::attach(&s.addr, &sid, "from=0").await;
-    let broken: [(&str, &dyn Fn()); 3] = [
-        ("not executable", &|| {
-            std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o644)).unwrap()
-        }),
-        ("missing", &|| std::fs::remove_file(&bin).unwrap()),
-        ("not lanterm", &|| {
-            replace_with_script(&bin, "#!/bin/sh\necho hello\n")
-        }),
-    ];
-    for (n, (what, breaks)) in broken.iter().enumerate() {
-        breaks();
-        let before = numbers(&c.bytes).len();
-        s.signal(Signal::SIGUSR2);
-        s.wait_log("upgrade refused", n + 1);
-        // The attached client was not even disconnected: output keeps coming.
-        c.until(|c| numbers(&c.bytes).len() >= before + 20).await;
-        assert_eq!(c.close, None, "{what}");
-        assert_eq!(s.session(&sid)["pid"], pid, "{what}");
-    }
-    assert_eq!(s.log().matches("ready on").count(), 1);
-    // Once a good binary is back, the upgrade goes through.
-    replace(&bin, Path::new(server::BIN));
-    s.signal(Signal::SIGUSR2);
-    assert_eq!(c.closed().await, Some(1001));
-    s.wait_log("ready on", 2);
-    assert_eq!(s.session(&sid)["pid"], pid);
-    stop_and_check(&s, &sid).await;
-}
-
-#[test]
-fn sigterm_during_an_upgrade_stops_cleanly() {
-    let dir = common::TempDir::new("upgrade");
-    let bin = install(dir.path());
-    let mut s = Server::start_binary(&bin, &[]);
-    let sid = s.run("sleep 600");
-    // A binary that takes its time to answer --version: the upgrade is still checking it.
-    replace_with_script(&bin, "#!/bin/sh\nexec sleep 29.75\n");
-    s.signal(Signal::SIGUSR2);
-    s.wait_log("SIGUSR2: upgrading", 1);
-    let (status, took) = s.terminate();
-    assert!(status.success(), "{status:?}: {}", s.log());
-    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
-    let log = s.log();
-    assert!(log.contains("upgrade abandoned, shutting down"), "{log}");
-    assert!(log.contains("stopped cleanly"), "{log}");
-    // The session was ended as at any stop, and the check's process did not outlive it.
-    let db = rusqlite::Connection::open(s.dir.db()).unwrap();
-    let status: String = db
-        .query_row("SELECT status FROM sessions WHERE id = ?1", [&sid], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(status, "stopped");
-    let checker = std::process::Command::new("pgrep")
-        .args(["-f", "^sleep 29.75$"])
-        .output()
-        .unwrap();
-    assert!(checker.stdout.is_empty(), "{checker:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exec_that_fails_resumes_everything_on_the_same_socket() {
-    let dir = common::TempDir::new("upgrade");
-    let bin = install(dir.path());
-    let s = Server::start_binary(&bin, &[]);
-    let sid = s.run(COUNTER);
-    let pid = s.session(&sid)["pid"].clone();
-    // Passes the check, then vanishes before the exec (as in a half-done package upgrade).
-    replace_with_script(&bin, "#!/bin/sh\necho 'lanterm 9.9.9'\nrm -f \"$0\"\n");
-    let mut c = Client::attach(&s.addr, &sid, "from=0").await;
-    c.read_len(100).await;
-    s.signal(Signal::SIGUSR2);
-    assert_eq!(c.closed().await, Some(1001), "the handover had begun");
-    s.wait_log("upgrade failed: executing", 1);
-    assert!(!bin.exists());
-    // Same address, same session, output going on from where the client left.
-    let mut again = Client::attach(&s.addr, &sid, &format!("from={}", c.bytes.len())).await;
-    again.read_len(100).await;
-    assert_eq!(again.attached["session"]["pid"], pid);
-    assert_eq!(s.log().matches("ready on").count(), 1, "no exec happened");
-    replace(&bin, Path::new(server::BIN));
-    upgrade(&s, 2);
-    assert_eq!(s.session(&sid)["pid"], pid);
-    let output = stop_and_check(&s, &sid).await;
-    assert!(output.starts_with(&[c.bytes, again.bytes].concat()));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_program_that_cannot_start_goes_back_to_the_previous_binary() {
-    let dir = common::TempDir::new("upgrade");
-    let bin = install(dir.path());
-    let s = Server::start_binary(&bin, &[]);
-    let server_pid = s.pid().as_raw();
-    let sid = s.run(COUNTER);
-    let pid = s.session(&sid)["pid"].clone();
-    // A "new version" that answers --version but refuses the settings it is started with.
-    let real = dir.path().join("real-lanterm");
-    replace(&real, Path::new(server::BIN));
-    replace_with_script(
-        &bin,
-        &format!(
-            "#!/bin/sh\nexec {} \"$@\" --no-such-setting\n",
-            real.display()
-        ),
-    );
-    let mut c = Client::attach(&s.addr, &sid, "from=0").await;
-    c.read_len(100).await;
-    upgrade(&s, 2);
-    assert_eq!(c.closed().await, Some(1001), "{:?} {}", c.error, s.log());
-    let log = s.log();
-    assert!(log.contains("going back to the previous binary"), "{log}");
-    eprintln!("{log}");
-    assert!(log.contains("took over 1 of 1 running sessions"), "{log}");
-    assert!(
-        exe_of(server_pid).ends_with(" (deleted)"),
-        "the previous binary runs"
-    );
-    let mut again = Client::attach(&s.addr, &sid, &format!("from={}", c.bytes.len())).await;
-    again.read_len(100).await;
-    assert_eq!(again.attached["session"]["pid"], pid);
-    // The path is still the one to upgrade from: a good binary there is taken.
-    replace(&bin, Path::new(server::BIN));
-    upgrade(&s, 3);
-    assert_eq!(exe_of(server_pid), bin.to_string_lossy());
-    let output = stop_and_check(&s, &sid).await;
-    assert!(output.starts_with(&c.bytes));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
