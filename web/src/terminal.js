@@ -3,16 +3,16 @@
 // after the replay, follows the window's and the font's size, and shows the status.
 
 import { api, sessionPath } from './api.js';
-import { copySelection, pasteInto } from './clipboard.js';
+import { pasteInto } from './clipboard.js';
 import { $ } from './dom.js';
 import { setupFiles, uploadFiles } from './files.js';
-import { MAX_FONT, MIN_FONT, baseFontSize, fontFor, metrics } from './fonts.js';
 import { exitText, toast } from './format.js';
-import { applyMods, keyData, resetMods } from './keys.js';
+import { resetMods } from './keys.js';
 import { openTerminal, suppressReplayQueries } from './screen.js';
+import { flowMethods } from './termflow.js';
+import { inputMethods } from './terminput.js';
+import { sizeMethods } from './termsize.js';
 import { setupTouchScroll } from './touch.js';
-
-const encoder = new TextEncoder();
 
 export class TermView {
   constructor(id, ro) {
@@ -295,57 +295,6 @@ export class TermView {
     if (!this.replaying) this.redraw();
   }
 
-  mark(offset) {
-    const now = Date.now();
-    const last = this.marks[this.marks.length - 1];
-    if (last && now - last[1] < 1000) return;
-    if (this.marks.length >= 64) this.marks.shift();
-    this.marks.push([offset, now]);
-  }
-
-  // when output at `offset` arrived, about (local time, HH:MM:SS)
-  timeOf(offset) {
-    let at = this.marks.length ? this.marks[0][1] : Date.now();
-    for (const [o, t] of this.marks) if (o <= offset) at = t;
-    return new Date(at).toLocaleTimeString([], { hour12: false });
-  }
-
-  onRendered(end) {
-    if (end > this.rendered) this.rendered = end;
-    this.scheduleAck();
-    if (!this.redrawSent && this.rendered >= this.replayTarget) {
-      this.replaying = false;
-      this.redraw();
-    }
-  }
-
-  redraw() {
-    this.replaying = false;
-    if (this.redrawSent) return;
-    this.redrawSent = true;
-    if (this.session && this.session.status === 'running' && !this.ended) this.sendJson({ type: 'redraw' });
-  }
-
-  scheduleAck() {
-    if (!this.isOpen()) return;
-    if (this.rendered - this.acked >= 65536) {
-      this.sendAck();
-    } else if (!this.ackTimer && this.rendered > this.acked) {
-      this.ackTimer = setTimeout(() => {
-        this.ackTimer = 0;
-        this.sendAck();
-      }, 50);
-    }
-  }
-
-  sendAck() {
-    clearTimeout(this.ackTimer);
-    this.ackTimer = 0;
-    if (this.rendered <= this.acked || !this.isOpen()) return;
-    this.acked = this.rendered;
-    this.sendJson({ type: 'ack', offset: this.rendered });
-  }
-
   onClose(ev) {
     clearTimeout(this.ackTimer);
     this.ackTimer = 0;
@@ -415,89 +364,8 @@ export class TermView {
   sendJson(obj) {
     if (this.isOpen()) this.ws.send(JSON.stringify(obj));
   }
-
-  // ------------------------------------------------------------ input
-
-  onInput(data, fromPaste = false) {
-    if (this.ro || this.ended) return;
-    const out = fromPaste ? data : applyMods(data);
-    // this device types: its size wins again (the last resize wins, whoever sent it)
-    this.sendResize();
-    this.send(encoder.encode(out));
-  }
-
-  sendKey(key) {
-    if (this.ro || this.ended) return;
-    const data = keyData(key, this.term.modes.applicationCursorKeysMode);
-    this.term.scrollToBottom();
-    this.onInput(data);
-  }
-
-  onKey(e) {
-    const k = e.key ? e.key.toLowerCase() : '';
-    if (e.ctrlKey && e.shiftKey && !e.altKey && !e.metaKey && (k === 'c' || k === 'v')) {
-      if (e.type === 'keydown') {
-        if (k === 'c') {
-          e.preventDefault(); // Ctrl+Shift+C would open the browser's inspector
-          copySelection(this.term);
-        }
-        // Ctrl+Shift+V: let the browser's paste event reach xterm (works on plain http too)
-      }
-      return false;
-    }
-    return true;
-  }
-
-  // ------------------------------------------------------------ size
-
-  queueLayout() {
-    if (this.layoutQueued) return;
-    this.layoutQueued = true;
-    requestAnimationFrame(() => {
-      this.layoutQueued = false;
-      if (!this.destroyed) this.layout();
-    });
-  }
-
-  layout() {
-    if (this.destroyed) return;
-    const width = this.el.clientWidth;
-    const height = this.el.clientHeight;
-    if (!width || !height) return;
-    const base = baseFontSize();
-    if (this.ro && this.serverSize) {
-      // read-only: the terminal has the session's size; shrink the font to show it whole
-      const { cols, rows } = this.serverSize;
-      let size = fontFor(width, cols, base);
-      const byHeight = Math.floor((height / (rows * metrics().h)) * 2) / 2;
-      size = Math.max(Math.min(size, byHeight), Math.min(base, MIN_FONT));
-      if (this.term.options.fontSize !== size) this.term.options.fontSize = size;
-      if (this.term.cols !== cols || this.term.rows !== rows) this.term.resize(cols, rows);
-      return;
-    }
-    const size = fontFor(width, 80, base);
-    if (this.term.options.fontSize !== size) this.term.options.fontSize = size;
-    try {
-      this.fit.fit();
-    } catch {
-      return;
-    }
-    if (!this.ro) this.sendResize();
-  }
-
-  sendResize() {
-    if (this.ro || this.ended || !this.isOpen()) return;
-    const { cols, rows } = this.term;
-    if (this.serverSize && this.serverSize.cols === cols && this.serverSize.rows === rows) return;
-    this.serverSize = { cols, rows };
-    this.sendJson({ type: 'resize', cols, rows });
-  }
-
-  changeFont(delta) {
-    const cur = this.term.options.fontSize;
-    const next = Math.max(MIN_FONT - 2, Math.min(MAX_FONT, Math.round(cur + delta)));
-    localStorage.setItem('lanterm.fontSize', String(next));
-    this.layout();
-    toast(`${next} px`, 1000);
-  }
 }
+
+// Methods kept in files of their own: what was rendered and acknowledged (termflow.js), the
+// keyboard and the key bar (terminput.js), and the size (termsize.js).
+Object.assign(TermView.prototype, flowMethods, inputMethods, sizeMethods);
