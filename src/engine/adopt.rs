@@ -12,9 +12,10 @@ use nix::unistd::Pid;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::engine::hold::Still;
-use crate::engine::pty::{self, Pty};
+use crate::engine::pty::Pty;
 use crate::engine::reaper::Reaper;
 use crate::engine::session::Session;
+use crate::engine::session_signal;
 use crate::engine::shared::Shared;
 use crate::engine::signals;
 use crate::engine::supervise::supervise;
@@ -205,11 +206,11 @@ fn end_orphan(pid: i32, mut reaper: Reaper, grace: Duration) {
     // Once reaped, the pid may name someone else's group: only `/proc` is trusted then.
     let alive = !reaper.has_exited();
     for s in [Signal::SIGHUP, Signal::SIGTERM] {
-        pty::signal_session(sid, s, None, alive);
+        session_signal::signal_session(sid, s, None, alive);
     }
     tokio::spawn(async move {
         if tokio::time::timeout(grace, reaper.wait()).await.is_err() {
-            pty::signal_session(sid, Signal::SIGKILL, None, !reaper.has_exited());
+            session_signal::signal_session(sid, Signal::SIGKILL, None, !reaper.has_exited());
             let _ = reaper.wait().await;
         }
     });

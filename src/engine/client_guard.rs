@@ -15,9 +15,17 @@ pub struct ClientGuard {
 }
 
 impl ClientGuard {
-    /// Counted already by the session (see `Session::count_client`).
-    pub(super) fn new(session: Arc<Session>, events: broadcast::Sender<Event>) -> ClientGuard {
-        ClientGuard { session, events }
+    /// Counts an attached client of `session` until the guard is dropped, if fewer than `max`
+    /// are; the guard announces its going on `events`.
+    pub(super) fn count(
+        session: &Arc<Session>,
+        max: u32,
+        events: broadcast::Sender<Event>,
+    ) -> Option<ClientGuard> {
+        session.client_came(max).then(|| ClientGuard {
+            session: session.clone(),
+            events,
+        })
     }
 
     pub fn session(&self) -> &Arc<Session> {

@@ -15,6 +15,7 @@ use crate::engine::event::Event;
 use crate::engine::pty::{self, SpawnError, SpawnSpec};
 use crate::engine::reaper::Reaper;
 use crate::engine::session::Session;
+use crate::engine::session_signal;
 use crate::engine::shared::Shared;
 use crate::engine::slots::{Slot, Supervising};
 use crate::engine::supervise::supervise;
@@ -302,7 +303,7 @@ pub(super) async fn start(
         Ok(p) => p,
         Err(e) => {
             if let Some(pid) = pid {
-                pty::signal_session(Pid::from_raw(pid), Signal::SIGKILL, None, true);
+                session_signal::signal_session(Pid::from_raw(pid), Signal::SIGKILL, None, true);
             }
             return Err(e);
         }

@@ -129,9 +129,8 @@ impl Manager {
     pub fn attach(&self, id: &str, max: usize) -> Result<ClientGuard> {
         let session = self.session(id)?;
         let max = u32::try_from(max).unwrap_or(u32::MAX);
-        let guard = session
-            .count_client(max, self.shared.events().clone())
-            .ok_or_else(|| {
+        let guard =
+            ClientGuard::count(&session, max, self.shared.events().clone()).ok_or_else(|| {
                 Error::new(
                     Code::LimitReached,
                     format!(

@@ -5,7 +5,7 @@
 //! hands back a [`Pty`] (the non-blocking master, read and written through tokio's `AsyncFd`) and
 //! the tokio [`Child`] that reaps it. The child starts clean whatever the service inherited:
 //! every signal at its default action, none blocked; the terminal belongs to its user.
-//! [`signal_session`] (in `session_signal`) delivers a signal to every process of a terminal
+//! `session_signal::signal_session` delivers a signal to every process of a terminal
 //! session, including grandchildren in other process groups.
 //!
 //! For upgrades (see `crate::upgrade`): [`Pty::adopt`] wraps a master inherited across `execve`,
@@ -14,7 +14,6 @@
 #![allow(unsafe_code)]
 
 pub use super::child::{Credentials, SpawnError, SpawnSpec};
-pub use super::session_signal::signal_session;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;

@@ -7,10 +7,8 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
-use crate::engine::client_guard::ClientGuard;
-use crate::engine::event::Event;
 use crate::engine::output::{InMemory, Output};
 use crate::engine::pty::Pty;
 use crate::model::clock::{Timestamp, now_ms};
@@ -355,19 +353,13 @@ impl Session {
         self.clients.load(Ordering::Relaxed)
     }
 
-    /// Counts an attached client until the guard is dropped, if fewer than `max` are; the guard
-    /// announces its going on `events`.
-    pub(super) fn count_client(
-        self: &Arc<Self>,
-        max: u32,
-        events: broadcast::Sender<Event>,
-    ) -> Option<ClientGuard> {
+    /// Counts one more attached client, if fewer than `max` are (see `ClientGuard::count`).
+    pub(super) fn client_came(&self, max: u32) -> bool {
         self.clients
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
-            .ok()?;
-        Some(ClientGuard::new(self.clone(), events))
+            .is_ok()
     }
 
     /// A client went away: one fewer, and the idle clock starts again.

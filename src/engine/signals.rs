@@ -8,8 +8,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::engine::pty;
 use crate::engine::session::Session;
+use crate::engine::session_signal;
 use crate::model::error::{Error, Result};
 
 /// The signals a stop request may ask for.
@@ -46,7 +46,7 @@ pub(super) fn stop(session: &Arc<Session>, signal: Option<Signal>, grace: Durati
         None => &[Signal::SIGHUP, Signal::SIGTERM],
     };
     for &s in signals {
-        pty::signal_session(sid, s, pty.as_deref(), session.leader_alive());
+        session_signal::signal_session(sid, s, pty.as_deref(), session.leader_alive());
     }
     drop(pty);
     let session = session.clone();
@@ -55,7 +55,12 @@ pub(super) fn stop(session: &Arc<Session>, signal: Option<Signal>, grace: Durati
         // Whatever is left of the session (the leader, or descendants that ignored the polite
         // signals) is killed now.
         let leader_alive = session.leader_alive();
-        pty::signal_session(sid, Signal::SIGKILL, session.pty().as_deref(), leader_alive);
+        session_signal::signal_session(
+            sid,
+            Signal::SIGKILL,
+            session.pty().as_deref(),
+            leader_alive,
+        );
     });
 }
 
